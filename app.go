@@ -1,0 +1,265 @@
+package aigateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/helixgateway/caddy-ai-gateway/handlers"
+	"github.com/helixgateway/caddy-ai-gateway/ledger"
+	"github.com/helixgateway/caddy-ai-gateway/limits"
+)
+
+// App is the ai_gateway app: the gateway's configuration and the state every ai_gateway handler shares.
+type App struct {
+	// Database is the SQLite file of the ledger. Default: ai_gateway/helix.db in Caddy's data directory.
+	Database string `json:"database,omitempty"`
+	// Durability is "batch" (operation records are committed in groups every FlushInterval; a crash loses at most
+	// that window) or "sync" (a request finishes only once its record is committed). Default: batch.
+	Durability string `json:"durability,omitempty"`
+	// FlushInterval is the group-commit window in batch mode. Default: 50ms.
+	FlushInterval caddy.Duration `json:"flush_interval,omitempty"`
+	// DefaultPlan is the plan of tenants created without one. Default: free.
+	DefaultPlan string `json:"default_plan,omitempty"`
+	// Plans by name. Default: the built-in free, pro and enterprise plans (see DefaultPlans).
+	Plans map[string]*Plan `json:"plans,omitempty"`
+	// Tenants declared in the config, created or updated at start. Default: none.
+	Tenants []*StaticTenant `json:"tenants,omitempty"`
+	// KeyCacheSize is how many API keys the in-memory directory holds. Default: 100000.
+	KeyCacheSize int64 `json:"key_cache_size,omitempty"`
+
+	shared   *shared
+	poolKey  string
+	policies map[string]limits.Policy
+	logger   *zap.Logger
+}
+
+// Plan is what a tenant may do.
+type Plan struct {
+	// DailyOperations is how many operations a tenant may make per UTC day; -1 is unlimited. Default: unlimited.
+	DailyOperations int64 `json:"daily_operations,omitempty"`
+	// Rate is how many bucket tokens are added per RateWindow; 0 disables the token bucket. Default: 0.
+	Rate int64 `json:"rate,omitempty"`
+	// RateWindow is the period Rate refers to. Default: 1s.
+	RateWindow caddy.Duration `json:"rate_window,omitempty"`
+	// Burst is the bucket's capacity. Default: Rate (at least 1).
+	Burst int64 `json:"burst,omitempty"`
+}
+
+// StaticTenant is a tenant declared in the config. The config wins: at every start or reload its plan is set
+// and its keys are made valid; keys dropped from the config are revoked.
+type StaticTenant struct {
+	// ID is the tenant's id. Required.
+	ID string `json:"id"`
+	// Name is a display name. Default: empty.
+	Name string `json:"name,omitempty"`
+	// Plan is the tenant's plan. Default: DefaultPlan.
+	Plan string `json:"plan,omitempty"`
+	// Keys are the tenant's API keys (at least 20 characters; usually from {env.*}). Default: none.
+	Keys []string `json:"keys,omitempty"`
+}
+
+// DefaultPlans are the plans used when the config declares none.
+func DefaultPlans() map[string]*Plan {
+	return map[string]*Plan{
+		"free":       {DailyOperations: 100, Rate: 2, RateWindow: caddy.Duration(time.Second), Burst: 10},
+		"pro":        {DailyOperations: 10000, Rate: 20, RateWindow: caddy.Duration(time.Second), Burst: 50},
+		"enterprise": {DailyOperations: -1, Rate: 200, RateWindow: caddy.Duration(time.Second), Burst: 400},
+	}
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "ai_gateway",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision fills in defaults, validates the plans, and takes (or creates) the shared state for the database.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger(a)
+	if a.Database == "" {
+		a.Database = filepath.Join(caddy.AppDataDir(), "ai_gateway", "helix.db")
+	}
+	path, err := filepath.Abs(a.Database)
+	if err != nil {
+		return fmt.Errorf("database path %s: %w", a.Database, err)
+	}
+	a.Database = path
+	switch a.Durability {
+	case "":
+		a.Durability = "batch"
+	case "batch", "sync":
+	default:
+		return fmt.Errorf("durability %q: want batch or sync", a.Durability)
+	}
+	if a.FlushInterval == 0 {
+		a.FlushInterval = caddy.Duration(50 * time.Millisecond)
+	}
+	if a.FlushInterval < 0 {
+		return fmt.Errorf("flush_interval must be positive")
+	}
+	if a.DefaultPlan == "" {
+		a.DefaultPlan = "free"
+	}
+	if len(a.Plans) == 0 {
+		a.Plans = DefaultPlans()
+	}
+	if a.KeyCacheSize == 0 {
+		a.KeyCacheSize = 100_000
+	}
+	if err := a.compilePlans(); err != nil {
+		return err
+	}
+	if _, ok := a.policies[a.DefaultPlan]; !ok {
+		return fmt.Errorf("default_plan %q is not a configured plan", a.DefaultPlan)
+	}
+
+	val, _, err := pool.LoadOrNew(a.Database, func() (caddy.Destructor, error) {
+		return openShared(a.Database, a.KeyCacheSize, a.logger)
+	})
+	if err != nil {
+		return err
+	}
+	a.poolKey, a.shared = a.Database, val.(*shared)
+	a.shared.writer.SetDurability(a.Durability == "sync", time.Duration(a.FlushInterval))
+	return a.syncStaticTenants(ctx)
+}
+
+func (a *App) compilePlans() error {
+	a.policies = make(map[string]limits.Policy, len(a.Plans))
+	for name, p := range a.Plans {
+		if p == nil {
+			return fmt.Errorf("plan %q: empty", name)
+		}
+		pol := limits.Policy{DailyOperations: p.DailyOperations, Burst: p.Burst}
+		if pol.DailyOperations == 0 || pol.DailyOperations < -1 {
+			pol.DailyOperations = limits.Unlimited
+		}
+		if p.Rate < 0 || p.Burst < 0 || p.RateWindow < 0 {
+			return fmt.Errorf("plan %q: rate, rate_window and burst must not be negative", name)
+		}
+		if p.Rate > 0 {
+			window := time.Duration(p.RateWindow)
+			if window == 0 {
+				window = time.Second
+			}
+			pol.Interval = window / time.Duration(p.Rate)
+			if pol.Interval <= 0 {
+				return fmt.Errorf("plan %q: rate %d per %s is too fast", name, p.Rate, window)
+			}
+			if pol.Burst == 0 {
+				pol.Burst = max(p.Rate, 1)
+			}
+		}
+		a.policies[name] = pol
+	}
+	return nil
+}
+
+// Start implements caddy.App. The shared state is already running.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App. The shared state stops in Cleanup, once no config uses it, so that a reload (which
+// starts the new config before stopping the old one) hands it over without losing a record.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared state; the last one closes it, committing every queued record.
+func (a *App) Cleanup() error {
+	if a.poolKey == "" {
+		return nil
+	}
+	_, err := pool.Delete(a.poolKey)
+	return err
+}
+
+// Ledger implements handlers.Runtime.
+func (a *App) Ledger() *ledger.Store { return a.shared.store }
+
+// Writer implements handlers.Runtime.
+func (a *App) Writer() *ledger.Writer { return a.shared.writer }
+
+// Limiter implements handlers.Runtime.
+func (a *App) Limiter() *limits.Limiter { return a.shared.limiter }
+
+// Keys implements handlers.Runtime.
+func (a *App) Keys() *handlers.Directory { return a.shared.keys }
+
+// Plan implements handlers.Runtime.
+func (a *App) Plan(name string) (limits.Policy, bool) {
+	p, ok := a.policies[name]
+	return p, ok
+}
+
+// DefaultPlanName implements handlers.Runtime.
+func (a *App) DefaultPlanName() string { return a.DefaultPlan }
+
+// syncStaticTenants makes the database agree with the config's tenant blocks.
+func (a *App) syncStaticTenants(ctx context.Context) error {
+	store := a.shared.store
+	for _, st := range a.Tenants {
+		plan := st.Plan
+		if plan == "" {
+			plan = a.DefaultPlan
+		}
+		if _, ok := a.policies[plan]; !ok {
+			return fmt.Errorf("tenant %s: plan %q is not configured", st.ID, plan)
+		}
+		t := ledger.Tenant{ID: st.ID, Name: st.Name, Plan: plan}
+		err := store.CreateTenant(ctx, &t)
+		if errors.Is(err, ledger.ErrExists) {
+			_, hashes, uerr := store.UpdateTenant(ctx, st.ID, ledger.TenantChange{Name: &st.Name, Plan: &plan})
+			a.shared.keys.Invalidate(hashes...)
+			err = uerr
+		}
+		if err != nil {
+			return fmt.Errorf("tenant %s: %w", st.ID, err)
+		}
+		existing, err := store.StaticKeys(ctx, st.ID)
+		repl := caddy.NewReplacer() // {env.*} is read now, so the secret never sits in the JSON config
+		if err != nil {
+			return fmt.Errorf("tenant %s: %w", st.ID, err)
+		}
+		for i, secret := range st.Keys {
+			secret = repl.ReplaceKnown(secret, "")
+			if len(secret) < 20 {
+				return fmt.Errorf("tenant %s: key %d is shorter than 20 characters (is its environment variable set?)", st.ID, i+1)
+			}
+			hash := handlers.HashKey(secret)
+			id := "key_static_" + fmt.Sprintf("%x", hash[:8])
+			if _, ok := existing[id]; ok {
+				delete(existing, id)
+				continue
+			}
+			k := ledger.Key{ID: id, TenantID: st.ID, Name: "static", Prefix: secret[:min(len(secret), 9)], Static: true}
+			err := store.CreateKey(ctx, &k, hash[:])
+			if errors.Is(err, ledger.ErrExists) {
+				err = store.ReinstateStaticKey(ctx, id, st.ID) // revoked through the API, but the config wants it
+			}
+			if err != nil {
+				return fmt.Errorf("tenant %s: key %d: %w", st.ID, i+1, err)
+			}
+			a.shared.keys.Invalidate(hash[:])
+		}
+		for id := range existing { // static keys no longer in the config
+			if _, hash, err := store.RevokeKey(ctx, id); err == nil {
+				a.shared.keys.Invalidate(hash)
+			}
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ handlers.Runtime   = (*App)(nil)
+)

@@ -1,0 +1,244 @@
+package aigateway
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("ai_gateway global option given twice")
+	}
+	a := new(App)
+	if err := a.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "ai_gateway", Value: caddyconfig.JSON(a, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from the ai_gateway global option. Syntax:
+//
+//	ai_gateway {
+//		database       <path>
+//		durability     batch [<interval>] | sync
+//		default_plan   <name>
+//		key_cache_size <n>
+//		plan <name> {
+//			daily_operations <n> | unlimited
+//			rate  <n>/<s|m|h|d>
+//			burst <n>
+//		}
+//		tenant <id> {
+//			name <display name>
+//			plan <name>
+//			key  <secret>        # repeatable
+//		}
+//	}
+//
+// Options of a plan or tenant may also follow its name on one line (plan pro daily_operations 10000 rate 20/s
+// burst 50), and a block line may hold several pairs.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch opt := d.Val(); opt {
+		case "database":
+			if !d.AllArgs(&a.Database) {
+				return d.ArgErr()
+			}
+		case "durability":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Durability = d.Val()
+			switch a.Durability {
+			case "sync":
+			case "batch":
+				if d.NextArg() {
+					dur, err := caddy.ParseDuration(d.Val())
+					if err != nil || dur <= 0 {
+						return d.Errf("durability batch: %q is not a positive duration", d.Val())
+					}
+					a.FlushInterval = caddy.Duration(dur)
+				}
+			default:
+				return d.Errf("durability %q: want batch [<interval>] or sync", a.Durability)
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "default_plan":
+			if !d.AllArgs(&a.DefaultPlan) {
+				return d.ArgErr()
+			}
+		case "key_cache_size":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 1 {
+				return d.Errf("key_cache_size: %q is not a positive integer", s)
+			}
+			a.KeyCacheSize = n
+		case "plan":
+			var name string
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			name = d.Val()
+			if _, dup := a.Plans[name]; dup {
+				return d.Errf("plan %q declared twice", name)
+			}
+			p, err := parsePlan(d)
+			if err != nil {
+				return err
+			}
+			if a.Plans == nil {
+				a.Plans = map[string]*Plan{}
+			}
+			a.Plans[name] = p
+		case "tenant":
+			t, err := parseTenant(d)
+			if err != nil {
+				return err
+			}
+			for _, other := range a.Tenants {
+				if other.ID == t.ID {
+					return d.Errf("tenant %q declared twice", t.ID)
+				}
+			}
+			a.Tenants = append(a.Tenants, t)
+		default:
+			return d.Errf("unrecognized ai_gateway option %q", opt)
+		}
+	}
+	return nil
+}
+
+// options calls set for each "option value" pair given after the current token, on the same line
+// (plan pro daily_operations 10000 rate 20/s) or in the block that follows, one or more pairs per line.
+// Caddy's Caddyfile parser refuses a block opened and closed on one line, so the inline form stands in for it.
+func options(d *caddyfile.Dispenser, set func(opt, val string) error) error {
+	pairs := func() error {
+		for {
+			opt := d.Val()
+			if !d.NextArg() {
+				return d.Errf("%s needs a value", opt)
+			}
+			if err := set(opt, d.Val()); err != nil {
+				return err
+			}
+			if !d.NextArg() {
+				return nil
+			}
+		}
+	}
+	if d.NextArg() {
+		if err := pairs(); err != nil {
+			return err
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := pairs(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parsePlan(d *caddyfile.Dispenser) (*Plan, error) {
+	p := new(Plan)
+	err := options(d, func(opt, val string) error {
+		switch opt {
+		case "daily_operations":
+			if val == "unlimited" {
+				p.DailyOperations = -1
+				return nil
+			}
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || n < 1 {
+				return d.Errf("daily_operations: %q is not a positive integer or unlimited", val)
+			}
+			p.DailyOperations = n
+		case "rate":
+			n, window, err := parseRate(val)
+			if err != nil {
+				return d.Errf("rate: %v", err)
+			}
+			p.Rate, p.RateWindow = n, caddy.Duration(window)
+		case "burst":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil || n < 1 {
+				return d.Errf("burst: %q is not a positive integer", val)
+			}
+			p.Burst = n
+		default:
+			return d.Errf("unrecognized plan option %q", opt)
+		}
+		return nil
+	})
+	return p, err
+}
+
+// parseRate reads "20/s", "100/m", "1000/h", "5000/d" or "3/10s".
+func parseRate(s string) (int64, time.Duration, error) {
+	num, per, ok := strings.Cut(s, "/")
+	n, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || n < 1 {
+		return 0, 0, errInvalidRate(s)
+	}
+	switch per {
+	case "s":
+		return n, time.Second, nil
+	case "m":
+		return n, time.Minute, nil
+	case "h":
+		return n, time.Hour, nil
+	case "d":
+		return n, 24 * time.Hour, nil
+	}
+	window, err := caddy.ParseDuration(per)
+	if err != nil || window <= 0 {
+		return 0, 0, errInvalidRate(s)
+	}
+	return n, window, nil
+}
+
+type errInvalidRate string
+
+func (e errInvalidRate) Error() string {
+	return strconv.Quote(string(e)) + " is not a rate like 20/s, 100/m, 1000/h or 5000/d"
+}
+
+func parseTenant(d *caddyfile.Dispenser) (*StaticTenant, error) {
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	t := &StaticTenant{ID: d.Val()}
+	err := options(d, func(opt, val string) error {
+		switch opt {
+		case "name":
+			t.Name = val
+		case "plan":
+			t.Plan = val
+		case "key":
+			t.Keys = append(t.Keys, val)
+		default:
+			return d.Errf("unrecognized tenant option %q", opt)
+		}
+		return nil
+	})
+	return t, err
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*App)(nil)

@@ -1,0 +1,69 @@
+package handlers
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("ai_gateway", parseGatewayCaddyfile)
+	// After encode, so the gateway sees the upstream's plain bytes; before everything that answers or proxies,
+	// so users need no order line.
+	httpcaddyfile.RegisterDirectiveOrder("ai_gateway", httpcaddyfile.After, "encode")
+}
+
+func parseGatewayCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	g := new(Gateway)
+	err := g.UnmarshalCaddyfile(h.Dispenser)
+	return g, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	ai_gateway [<provider>] {
+//		provider          openai|anthropic|auto
+//		max_request_body  <size>
+//	}
+func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		g.Provider = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "provider":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			g.Provider = d.Val()
+			switch g.Provider {
+			case "openai", "anthropic", "auto":
+			default:
+				return d.Errf("unknown provider %q: want openai, anthropic or auto", g.Provider)
+			}
+		case "max_request_body":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(d.Val())
+			if err != nil || size == 0 {
+				return d.Errf("max_request_body: %q is not a size like 16MiB", d.Val())
+			}
+			g.MaxRequestBody = int64(size)
+		default:
+			return d.Errf("unrecognized ai_gateway option %q", d.Val())
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Gateway)(nil)

@@ -1,0 +1,56 @@
+// Package handlers holds Helix's HTTP side: the ai_gateway middleware, the admin API and the tenant
+// self-service API. The state they share lives in the ai_gateway app; they reach it through Runtime.
+package handlers
+
+import (
+	"github.com/helixgateway/caddy-ai-gateway/ledger"
+	"github.com/helixgateway/caddy-ai-gateway/limits"
+)
+
+// Runtime is what the ai_gateway app provides to the handlers: state that outlives config reloads (the ledger,
+// its writer, the limiter, the key directory) and the current config's plans.
+type Runtime interface {
+	Ledger() *ledger.Store
+	Writer() *ledger.Writer
+	Limiter() *limits.Limiter
+	Keys() *Directory
+	// Plan returns the limits of the named plan, false if the current config has no such plan.
+	Plan(name string) (limits.Policy, bool)
+	// DefaultPlanName is the plan new tenants get when none is named.
+	DefaultPlanName() string
+}
+
+// Operation types, from the request path.
+const (
+	OpChat       = "chat"
+	OpCompletion = "completion"
+	OpEmbedding  = "embedding"
+	OpResponse   = "response"
+	OpMessage    = "message"
+	OpOther      = "other"
+)
+
+// operationType maps a path to its operation type; a prefix before /v1/ (a route like /openai/v1/...) is allowed.
+func operationType(path string) string {
+	switch {
+	case hasSuffixPath(path, "/v1/chat/completions"):
+		return OpChat
+	case hasSuffixPath(path, "/v1/completions"):
+		return OpCompletion
+	case hasSuffixPath(path, "/v1/embeddings"):
+		return OpEmbedding
+	case hasSuffixPath(path, "/v1/responses"):
+		return OpResponse
+	case hasSuffixPath(path, "/v1/messages"):
+		return OpMessage
+	}
+	return OpOther
+}
+
+func hasSuffixPath(path, suffix string) bool {
+	n := len(path)
+	if n > 0 && path[n-1] == '/' {
+		path, n = path[:n-1], n-1
+	}
+	return n >= len(suffix) && path[n-len(suffix):] == suffix
+}

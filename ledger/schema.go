@@ -1,0 +1,84 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+)
+
+// migrations are applied in order; the database's PRAGMA user_version is the number applied so far.
+// Never edit an entry once released: append a new one.
+var migrations = []string{
+	// 1: tenants, keys, operation records, daily usage.
+	`CREATE TABLE tenants (
+		id         TEXT PRIMARY KEY,
+		name       TEXT NOT NULL DEFAULT '',
+		plan       TEXT NOT NULL,
+		status     TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	) STRICT;
+	CREATE TABLE api_keys (
+		id         TEXT PRIMARY KEY,
+		tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+		name       TEXT NOT NULL DEFAULT '',
+		prefix     TEXT NOT NULL,
+		hash       BLOB NOT NULL UNIQUE,
+		static     INTEGER NOT NULL DEFAULT 0,
+		created_at INTEGER NOT NULL,
+		revoked_at INTEGER
+	) STRICT;
+	CREATE INDEX api_keys_tenant ON api_keys(tenant_id, created_at);
+	CREATE TABLE operations (
+		seq        INTEGER PRIMARY KEY,
+		id         TEXT NOT NULL UNIQUE,
+		tenant_id  TEXT NOT NULL,
+		key_id     TEXT NOT NULL,
+		at         INTEGER NOT NULL,
+		op_type    TEXT NOT NULL,
+		method     TEXT NOT NULL,
+		path       TEXT NOT NULL,
+		status     INTEGER NOT NULL,
+		outcome    TEXT NOT NULL,
+		counted    INTEGER NOT NULL,
+		latency_us INTEGER NOT NULL
+	) STRICT;
+	CREATE INDEX operations_tenant_at ON operations(tenant_id, at);
+	CREATE TABLE daily_usage (
+		tenant_id  TEXT NOT NULL,
+		day        TEXT NOT NULL,
+		operations INTEGER NOT NULL,
+		PRIMARY KEY (tenant_id, day)
+	) STRICT, WITHOUT ROWID;`,
+}
+
+// SchemaVersion is the schema this build writes.
+var SchemaVersion = len(migrations)
+
+func (s *Store) migrate(ctx context.Context) error {
+	var version int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this build's %d", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("schema version %d: %w", v+1, err)
+		}
+		// user_version is not a bound parameter; v+1 is our own integer.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

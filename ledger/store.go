@@ -1,0 +1,97 @@
+// Package ledger is Helix's durable record: one SQLite database holding tenants, API keys, operation
+// records and daily usage. It has exactly one writing connection, used by the batched Writer and by the
+// admin API's small transactions, and a separate read-only pool for queries.
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// ErrNotFound is returned when a tenant, key or record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists is returned when creating something whose id is taken.
+var ErrExists = errors.New("already exists")
+
+// Store is an open ledger database.
+type Store struct {
+	path string
+	w    *sql.DB // one connection: SQLite has one writer; queueing here is cheaper than SQLITE_BUSY
+	r    *sql.DB // read-only pool, WAL lets readers run beside the writer
+	now  func() time.Time
+}
+
+// Open opens (creating if needed) the database at path, upgrades its schema, and pings both pools so that a
+// binary built without cgo (where go-sqlite3 is a stub) fails here, at start, rather than on the first request.
+func Open(path string) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating ledger directory %s: %w", dir, err)
+		}
+	}
+	w, err := sql.Open("sqlite3", dsn(path, url.Values{
+		"_txlock":       {"immediate"},
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"NORMAL"},
+		"_busy_timeout": {"5000"},
+		"_foreign_keys": {"on"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("opening ledger %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening ledger %s (is the binary built with CGO_ENABLED=1?): %w", path, err)
+	}
+	s := &Store{path: path, w: w, now: time.Now}
+	if err := s.migrate(context.Background()); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrating ledger %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite3", dsn(path, url.Values{
+		"mode":          {"ro"},
+		"_busy_timeout": {"5000"},
+		"_query_only":   {"1"},
+	}))
+	if err == nil {
+		err = r.Ping()
+	}
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening ledger %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	s.r = r
+	return s, nil
+}
+
+func dsn(path string, params url.Values) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + params.Encode()
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes both pools. Stop the Writer first.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// isUniqueViolation reports whether err is SQLite refusing a duplicate key.
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique)
+}

@@ -1,0 +1,271 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ErrClosed is returned by Record after Close.
+var ErrClosed = errors.New("ledger writer closed")
+
+// WriterOptions tune the Writer. Zero values take the defaults given.
+type WriterOptions struct {
+	Interval  time.Duration // group commit window in batch mode; default 50ms
+	Sync      bool          // Record returns only once its record is committed
+	QueueSize int           // records waiting to be written before Record blocks (backpressure); default 16384
+	MaxBatch  int           // records per transaction at most; default 2048
+	Logger    *zap.Logger
+}
+
+// Writer is the ledger's single batched writer: records are queued by the request path and committed many per
+// transaction (group commit) by one goroutine, which is what lets SQLite keep up with a busy gateway.
+type Writer struct {
+	store    *Store
+	queue    chan item
+	mu       sync.RWMutex // held for reading while enqueueing; Close takes it to stop new records
+	closed   bool
+	sync     atomic.Bool
+	interval atomic.Int64
+	maxBatch int
+	log      *zap.Logger
+	stopped  chan struct{}
+	failing  atomic.Pointer[error] // the last commit error while commits fail, nil when healthy
+
+	insertOp, addDaily *sql.Stmt
+}
+
+// item is a record to write or, with a nil op, a flush barrier; done, if set, receives the commit's result.
+type item struct {
+	op   *Operation
+	done chan error
+}
+
+// NewWriter starts the writer goroutine. Close it before closing the Store.
+func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
+	if o.Interval <= 0 {
+		o.Interval = 50 * time.Millisecond
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 16384
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 2048
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	w := &Writer{store: s, queue: make(chan item, o.QueueSize), maxBatch: o.MaxBatch, log: o.Logger, stopped: make(chan struct{})}
+	w.SetDurability(o.Sync, o.Interval)
+	var err error
+	if w.insertOp, err = s.w.Prepare(`INSERT INTO operations (id, tenant_id, key_id, at, op_type, method, path, status,
+		outcome, counted, latency_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
+		return nil, fmt.Errorf("preparing operation insert: %w", err)
+	}
+	if w.addDaily, err = s.w.Prepare(`INSERT INTO daily_usage (tenant_id, day, operations) VALUES (?, ?, ?)
+		ON CONFLICT (tenant_id, day) DO UPDATE SET operations = operations + excluded.operations`); err != nil {
+		return nil, fmt.Errorf("preparing daily usage upsert: %w", err)
+	}
+	go w.run()
+	return w, nil
+}
+
+// SetDurability switches between group commit every interval and synchronous records; it applies to the
+// records that follow, so a config reload can change it without a restart.
+func (w *Writer) SetDurability(sync bool, interval time.Duration) {
+	w.sync.Store(sync)
+	if interval > 0 {
+		w.interval.Store(int64(interval))
+	}
+}
+
+// Record queues op. In batch mode it returns once op is queued (blocking while the queue is full); in sync
+// mode, once op is committed. It returns ctx's error if ctx ends first; a queued record is written regardless.
+func (w *Writer) Record(ctx context.Context, op *Operation) error {
+	it := item{op: op}
+	if w.sync.Load() {
+		it.done = make(chan error, 1)
+	}
+	return w.enqueue(ctx, it)
+}
+
+// Flush waits until every record queued before it is committed.
+func (w *Writer) Flush(ctx context.Context) error {
+	return w.enqueue(ctx, item{done: make(chan error, 1)})
+}
+
+func (w *Writer) enqueue(ctx context.Context, it item) error {
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.queue <- it:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	w.mu.RUnlock()
+	if it.done == nil {
+		return nil
+	}
+	select {
+	case err := <-it.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// QueueDepth is the number of records waiting to be written.
+func (w *Writer) QueueDepth() int { return len(w.queue) }
+
+// Err is the last commit error while commits are failing (a full disk, a read-only file), nil when healthy.
+func (w *Writer) Err() error {
+	if p := w.failing.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close stops accepting records, commits everything queued, and stops the goroutine.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.stopped
+		return nil
+	}
+	w.closed = true
+	close(w.queue)
+	w.mu.Unlock()
+	<-w.stopped
+	return errors.Join(w.insertOp.Close(), w.addDaily.Close())
+}
+
+func (w *Writer) run() {
+	defer close(w.stopped)
+	batch := make([]item, 0, w.maxBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for first := range w.queue {
+		batch = append(batch[:0], first)
+		open := true
+		if first.op != nil && !w.sync.Load() {
+			// Group commit: gather what arrives within the interval, so a busy gateway writes many
+			// records per transaction; a flush barrier or a full batch ends the window early.
+			timer.Reset(time.Duration(w.interval.Load()))
+		gather:
+			for len(batch) < w.maxBatch {
+				select {
+				case it, ok := <-w.queue:
+					if !ok {
+						open = false
+						break gather
+					}
+					batch = append(batch, it)
+					if it.op == nil {
+						break gather
+					}
+				case <-timer.C:
+					break gather
+				}
+			}
+			timer.Stop()
+		}
+		// Take whatever else is already queued: in sync mode this is the group commit.
+	drain:
+		for open && len(batch) < w.maxBatch {
+			select {
+			case it, ok := <-w.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, it)
+			default:
+				break drain
+			}
+		}
+		err := w.commitWithRetry(batch)
+		for _, it := range batch {
+			if it.done != nil {
+				it.done <- err
+			}
+		}
+		clear(batch) // drop references to committed records
+	}
+}
+
+// commitWithRetry never drops a batch while the gateway runs: a failing disk stalls the writer, the queue fills,
+// and Record applies backpressure. Once closing, it gives up after a bounded number of attempts.
+func (w *Writer) commitWithRetry(batch []item) error {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := w.commit(batch)
+		if err == nil {
+			if w.failing.Load() != nil {
+				w.failing.Store(nil)
+				w.log.Info("ledger writes recovered", zap.Int("attempts", attempt))
+			}
+			return nil
+		}
+		w.failing.Store(&err)
+		w.log.Error("committing operation records", zap.Error(err), zap.Int("records", len(batch)), zap.Int("attempt", attempt))
+		w.mu.RLock()
+		closing := w.closed
+		w.mu.RUnlock()
+		if closing && attempt >= 5 {
+			return fmt.Errorf("giving up on %d operation records: %w", len(batch), err)
+		}
+		time.Sleep(backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+type dayKey struct{ tenant, day string }
+
+func (w *Writer) commit(batch []item) error {
+	ctx := context.Background()
+	tx, err := w.store.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	insert, add := tx.StmtContext(ctx, w.insertOp), tx.StmtContext(ctx, w.addDaily)
+	var counted map[dayKey]int64
+	for _, it := range batch {
+		op := it.op
+		if op == nil {
+			continue
+		}
+		res, err := insert.ExecContext(ctx, op.ID, op.TenantID, op.KeyID, op.At.UnixNano(), op.Type, op.Method, op.Path,
+			op.Status, op.Outcome, op.Counted, op.Latency.Microseconds())
+		if err != nil {
+			return fmt.Errorf("inserting operation %s: %w", op.ID, err)
+		}
+		// A record already written (a retried batch) must not count twice.
+		if n, _ := res.RowsAffected(); n == 1 && op.Counted && op.TenantID != "" {
+			if counted == nil {
+				counted = map[dayKey]int64{}
+			}
+			day := op.QuotaDay
+			if day.IsZero() {
+				day = op.At
+			}
+			counted[dayKey{op.TenantID, Day(day)}]++
+		}
+	}
+	for k, n := range counted {
+		if _, err := add.ExecContext(ctx, k.tenant, k.day, n); err != nil {
+			return fmt.Errorf("adding daily usage: %w", err)
+		}
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,162 @@
+package limits
+
+import (
+	"hash/maphash"
+	"strings"
+	"sync"
+	"time"
+)
+
+// shardCount spreads tenants over independent map locks; the map lock is held only to find
+// or create a tenant's state, never while deciding.
+const shardCount = 64
+
+type shard struct {
+	mu      sync.RWMutex
+	tenants map[string]*tenantState
+	_       [64]byte // keeps neighbouring shards' locks off one cache line
+}
+
+// Limiter holds every tenant's admission state in memory. It is safe for concurrent use.
+type Limiter struct {
+	now    func() time.Time
+	seed   maphash.Seed
+	shards [shardCount]shard
+}
+
+// New returns an empty Limiter reading the time from now (time.Now if nil). Days are UTC
+// whatever the location of the times now returns.
+func New(now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	l := &Limiter{now: now, seed: maphash.MakeSeed()}
+	for i := range l.shards {
+		l.shards[i].tenants = make(map[string]*tenantState)
+	}
+	return l
+}
+
+// Admit decides one request of tenant under p. Bucket and quota are both checked under the
+// tenant's lock and only if both pass is a token taken and one operation reserved
+// (used + reserved + 1 <= limit); a denial consumes nothing. When both refuse, the reason is
+// QuotaExceeded (see the package comment). An admitted request's Reservation must be
+// settled exactly once; a denied one's is zero.
+func (l *Limiter) Admit(tenant string, p Policy) (Reservation, Decision) {
+	now := l.now().UnixNano()
+	for {
+		st := l.lookup(tenant, true)
+		st.mu.Lock()
+		if st.gone {
+			st.mu.Unlock()
+			continue
+		}
+		d := st.c.admit(now, p)
+		day := st.c.day
+		st.mu.Unlock()
+		if !d.Allowed() {
+			return Reservation{}, d
+		}
+		return Reservation{state: st, day: day}, d
+	}
+}
+
+// Seed raises tenant's count of used operations for the current UTC day to used, as
+// recorded by the ledger, so that a restart never hands out a fresh quota. It never lowers
+// a count (used = max(used, current)), so seeding after requests were admitted is safe.
+// A seed for any day but the current one is ignored: that count no longer limits anything.
+func (l *Limiter) Seed(tenant string, day time.Time, used int64) {
+	now := l.now().UnixNano()
+	if used <= 0 || dayOfTime(day) != dayOfNanos(now) {
+		return
+	}
+	for {
+		st := l.lookup(tenant, true)
+		st.mu.Lock()
+		if st.gone {
+			st.mu.Unlock()
+			continue
+		}
+		if st.c.rollForward(now) == dayOfTime(day) {
+			st.c.used = max(st.c.used, used)
+		}
+		st.mu.Unlock()
+		return
+	}
+}
+
+// Forget drops a deleted tenant's state. Reservations still in flight settle into the
+// dropped state and change nothing; if the tenant comes back it starts afresh (seed it).
+func (l *Limiter) Forget(tenant string) {
+	sh := l.shardFor(tenant)
+	sh.mu.Lock()
+	if st := sh.tenants[tenant]; st != nil {
+		st.mu.Lock()
+		st.gone = true
+		st.mu.Unlock()
+		delete(sh.tenants, tenant)
+	}
+	sh.mu.Unlock()
+}
+
+// EvictIdle drops the state of tenants for which nothing is lost by it: nothing in flight,
+// nothing used today and a full bucket, so a new state for them is identical. It returns
+// how many were dropped. Call it now and then to keep memory bounded with many tenants.
+func (l *Limiter) EvictIdle() int {
+	now := l.now().UnixNano()
+	today := dayOfNanos(now)
+	evicted := 0
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		for tenant, st := range sh.tenants {
+			st.mu.Lock()
+			c := st.c
+			idle := c.bucket.tat <= now && (c.day < today || c.used == 0 && c.reserved == 0)
+			if idle {
+				st.gone = true
+				delete(sh.tenants, tenant)
+				evicted++
+			}
+			st.mu.Unlock()
+		}
+		sh.mu.Unlock()
+	}
+	return evicted
+}
+
+// Len is the number of tenants whose state is held.
+func (l *Limiter) Len() int {
+	n := 0
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.RLock()
+		n += len(sh.tenants)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+func (l *Limiter) shardFor(tenant string) *shard {
+	return &l.shards[maphash.String(l.seed, tenant)%shardCount]
+}
+
+// lookup finds tenant's state, creating it when create is set. The common case takes only
+// the shard's read lock; creation takes the write lock once per tenant.
+func (l *Limiter) lookup(tenant string, create bool) *tenantState {
+	sh := l.shardFor(tenant)
+	sh.mu.RLock()
+	st := sh.tenants[tenant]
+	sh.mu.RUnlock()
+	if st != nil || !create {
+		return st
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if st = sh.tenants[tenant]; st == nil {
+		st = &tenantState{}
+		// Cloned so the map never pins a larger buffer (a request) the name was sliced from.
+		sh.tenants[strings.Clone(tenant)] = st
+	}
+	return st
+}

@@ -1,0 +1,36 @@
+package limits
+
+import "time"
+
+// Reservation is one daily operation held by an admitted request. It must be settled exactly
+// once. It is a small value (no allocation); the zero Reservation holds nothing.
+type Reservation struct {
+	state *tenantState
+	day   int64 // UTC day the operation was admitted on
+}
+
+// Held reports whether r holds an operation, i.e. came from an admitted request.
+func (r Reservation) Held() bool { return r.state != nil }
+
+// Day is UTC midnight of the day the operation was admitted on (zero time if none), so the
+// ledger can book an operation that finishes after midnight on the day that admitted it.
+func (r Reservation) Day() time.Time {
+	if r.state == nil {
+		return time.Time{}
+	}
+	return utcTime(dayStart(r.day))
+}
+
+// Settle ends r: counted (the upstream answered, status below 500) makes the operation used;
+// otherwise (5xx, connection failure) it is released for another request. A reservation from
+// a UTC day that has since ended settles into nothing, as that day's counts are gone.
+// Settling a zero Reservation is a no-op. Settle reads no clock: a reservation's day is
+// compared with the day the tenant's counters hold.
+func (l *Limiter) Settle(r Reservation, counted bool) {
+	if r.state == nil {
+		return
+	}
+	r.state.mu.Lock()
+	r.state.c.settle(r.day, counted)
+	r.state.mu.Unlock()
+}

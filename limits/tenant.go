@@ -1,0 +1,104 @@
+package limits
+
+import (
+	"sync"
+	"time"
+)
+
+// tenantState is one tenant's admission state, guarded by its own mutex so that tenants never
+// contend with each other.
+type tenantState struct {
+	mu sync.Mutex
+	// gone is set when the state is removed from the limiter (Forget, EvictIdle). A caller
+	// that found the state before its removal must look it up again, or its admission would
+	// land in a state nobody else sees any more.
+	gone bool
+	c    counters
+}
+
+// counters is the tenant's state without its lock, so a snapshot of an unknown tenant can
+// be computed from a zero value without creating anything.
+type counters struct {
+	day      int64 // UTC day (see day.go) that used and reserved belong to
+	used     int64 // operations of day that the upstream answered
+	reserved int64 // operations of day admitted and not yet settled
+	bucket   gcra
+}
+
+// rollForward starts a new day when now is past the counters' day, and returns the day the
+// counters now hold. A clock stepping back over midnight does not roll back: starting the
+// earlier day afresh would hand out its quota a second time.
+func (c *counters) rollForward(now int64) int64 {
+	if today := dayOfNanos(now); today > c.day {
+		c.day = today
+		c.used = 0
+		c.reserved = 0
+	}
+	return c.day
+}
+
+// admit decides one request and, only if both limits pass, takes a token and reserves an
+// operation. The caller holds the tenant's lock.
+func (c *counters) admit(now int64, p Policy) Decision {
+	day := c.rollForward(now)
+	limit := p.quotaLimit()
+	shape := p.bucketShape()
+	quotaReset := dayStart(day+1) - now
+
+	var debt, wait int64
+	if shape.enabled() {
+		debt = c.bucket.debt(now, shape)
+		wait = shape.wait(debt)
+	}
+
+	var d Decision
+	switch {
+	case limit != Unlimited && c.used+c.reserved >= limit:
+		// The quota is the limit that lasts, so it is the one reported; RetryAfter still waits
+		// for a token too, since at midnight an empty bucket would refuse the retry again.
+		d.Reason = QuotaExceeded
+		d.RetryAfter = time.Duration(max(quotaReset, wait))
+	case wait > 0:
+		d.Reason = RateLimited
+		d.RetryAfter = time.Duration(wait)
+	default:
+		d.Reason = Admitted
+		c.reserved++
+		if shape.enabled() {
+			debt = c.bucket.take(now, debt, shape)
+		}
+	}
+
+	d.QuotaLimit = limit
+	d.QuotaRemaining = c.remaining(limit)
+	d.QuotaReset = time.Duration(quotaReset)
+	if shape.enabled() {
+		d.BucketLimit = shape.burst
+		d.BucketRemaining = shape.tokensLeft(debt)
+		d.BucketReset = time.Duration(debt)
+	}
+	return d
+}
+
+// remaining is what is left of limit, never negative (a seed or a lowered plan can put
+// used above the limit), or Unlimited.
+func (c *counters) remaining(limit int64) int64 {
+	if limit == Unlimited {
+		return Unlimited
+	}
+	return max(limit-c.used-c.reserved, 0)
+}
+
+// settle ends one reservation made on day. A reservation of a day the counters have left
+// settles into nothing: that day's counts were dropped at rollover. With nothing reserved, a
+// settle can only be a second settle of the same reservation, and is ignored rather than
+// allowed to count an operation twice.
+func (c *counters) settle(day int64, counted bool) {
+	if day != c.day || c.reserved <= 0 {
+		return
+	}
+	c.reserved--
+	if counted {
+		c.used++
+	}
+}

@@ -1,0 +1,83 @@
+package aigateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/helixgateway/caddy-ai-gateway/handlers"
+	"github.com/helixgateway/caddy-ai-gateway/ledger"
+	"github.com/helixgateway/caddy-ai-gateway/limits"
+)
+
+// pool holds one shared state per database file. Caddy provisions a new config before it cleans up the old one,
+// so during a reload both hold a reference and the ledger, its writer and the counters carry straight over.
+var pool = caddy.NewUsagePool()
+
+// shared is the state that must outlive a config: one writer per database, and the counters that go with it.
+type shared struct {
+	store   *ledger.Store
+	writer  *ledger.Writer
+	limiter *limits.Limiter
+	keys    *handlers.Directory
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, error) {
+	store, err := ledger.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &shared{store: store, limiter: limits.New(nil), stop: make(chan struct{}), stopped: make(chan struct{})}
+	// A restart must never hand out a fresh quota: today's counts come back from the ledger.
+	now := time.Now().UTC()
+	usage, err := store.DailyUsage(context.Background(), now)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("reading today's usage from %s: %w", path, err)
+	}
+	for tenant, used := range usage {
+		s.limiter.Seed(tenant, now, used)
+	}
+	if s.keys, err = handlers.NewDirectory(store, keyCacheSize); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if s.writer, err = store.NewWriter(ledger.WriterOptions{Logger: logger.Named("ledger")}); err != nil {
+		s.keys.Close()
+		store.Close()
+		return nil, err
+	}
+	go s.evictIdle(time.Minute)
+	logger.Info("ledger opened", zap.String("database", path), zap.Int("tenants_with_usage_today", len(usage)))
+	return s, nil
+}
+
+// evictIdle keeps memory bounded with many tenants: state is dropped only when nothing is lost by it.
+func (s *shared) evictIdle(every time.Duration) {
+	defer close(s.stopped)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.limiter.EvictIdle()
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// Destruct commits every queued record and closes the database; the pool calls it when the last config lets go.
+func (s *shared) Destruct() error {
+	close(s.stop)
+	<-s.stopped
+	err := s.writer.Close()
+	s.keys.Close()
+	return errors.Join(err, s.store.Close())
+}
