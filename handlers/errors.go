@@ -40,7 +40,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // setRateLimitHeaders writes the IETF RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers)
 // for the daily quota and the token bucket, as structured-field lists.
 func setRateLimitHeaders(h http.Header, d limits.Decision, p limits.Policy) {
-	var policy, state []byte
+	var pbuf, sbuf [128]byte // both fields fit on the stack; only the final strings are allocated
+	policy, state := pbuf[:0], sbuf[:0]
 	item := func(name string, quota, window, remaining, reset int64) {
 		if len(policy) > 0 {
 			policy, state = append(policy, ", "...), append(state, ", "...)
@@ -65,8 +66,8 @@ func setRateLimitHeaders(h http.Header, d limits.Decision, p limits.Policy) {
 		item("burst", d.BucketLimit, seconds(time.Duration(d.BucketLimit)*p.Interval), d.BucketRemaining, seconds(d.BucketReset))
 	}
 	if len(policy) > 0 {
-		h["Ratelimit-Policy"] = []string{string(policy)}
-		h["Ratelimit"] = []string{string(state)}
+		vals := []string{string(policy), string(state)}
+		h["Ratelimit-Policy"], h["Ratelimit"] = vals[0:1:1], vals[1:2:2]
 	}
 }
 

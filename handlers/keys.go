@@ -53,7 +53,9 @@ func NewDirectory(store *ledger.Store, maxKeys int64) (*Directory, error) {
 		NumCounters: maxKeys * 10,
 		MaxCost:     maxKeys,
 		BufferItems: 64,
-		KeyToHash:   func(k uint64) (uint64, uint64) { return k, 0 },
+		// Cost counts entries, not bytes: MaxCost is a number of keys.
+		IgnoreInternalCost: true,
+		KeyToHash:          func(k uint64) (uint64, uint64) { return k, 0 },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating key cache: %w", err)
@@ -62,7 +64,13 @@ func NewDirectory(store *ledger.Store, maxKeys int64) (*Directory, error) {
 }
 
 // HashKey is the stored form of a key.
-func HashKey(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+func HashKey(secret string) [32]byte {
+	var buf [128]byte // keys are short: hash from the stack, not a heap copy
+	if len(secret) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], secret...))
+	}
+	return sha256.Sum256([]byte(secret))
+}
 
 // Lookup returns the owner of the key with this hash; found is false for unknown or revoked keys.
 func (d *Directory) Lookup(ctx context.Context, hash [32]byte) (owner ledger.KeyOwner, found bool, err error) {
