@@ -13,6 +13,7 @@ import (
 
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
+		d.Next() // so the error names this line
 		return nil, d.Err("ai_gateway global option given twice")
 	}
 	a := new(App)
@@ -107,14 +108,17 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.Plans[name] = p
 		case "tenant":
-			t, err := parseTenant(d)
-			if err != nil {
-				return err
+			if !d.NextArg() {
+				return d.ArgErr()
 			}
+			t := &StaticTenant{ID: d.Val()}
 			for _, other := range a.Tenants {
 				if other.ID == t.ID {
 					return d.Errf("tenant %q declared twice", t.ID)
 				}
+			}
+			if err := parseTenant(d, t); err != nil {
+				return err
 			}
 			a.Tenants = append(a.Tenants, t)
 		default:
@@ -219,12 +223,8 @@ func (e errInvalidRate) Error() string {
 	return strconv.Quote(string(e)) + " is not a rate like 20/s, 100/m, 1000/h or 5000/d"
 }
 
-func parseTenant(d *caddyfile.Dispenser) (*StaticTenant, error) {
-	if !d.NextArg() {
-		return nil, d.ArgErr()
-	}
-	t := &StaticTenant{ID: d.Val()}
-	err := options(d, func(opt, val string) error {
+func parseTenant(d *caddyfile.Dispenser, t *StaticTenant) error {
+	return options(d, func(opt, val string) error {
 		switch opt {
 		case "name":
 			t.Name = val
@@ -237,7 +237,6 @@ func parseTenant(d *caddyfile.Dispenser) (*StaticTenant, error) {
 		}
 		return nil
 	})
-	return t, err
 }
 
 // Interface guards

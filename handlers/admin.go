@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -50,7 +51,22 @@ func (a AdminAPI) Routes() []caddy.AdminRoute {
 	route("GET /ai_gateway/tenants/{id}/keys", listKeys)
 	route("DELETE /ai_gateway/keys/{key_id}", revokeKey)
 	route("GET /ai_gateway/tenants/{id}/usage", tenantUsage)
+	// The catch-all matches every method, so it decides between 405 (the path exists) and 404 itself.
 	mux.HandleFunc("/ai_gateway/", func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/ai_gateway/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeProblem(w, &problem{http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", "",
+				r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + strings.Join(allow, ", ")})
+			return
+		}
 		writeProblem(w, &problem{http.StatusNotFound, "invalid_request_error", "not_found", "", "no such admin route: " + r.Method + " " + r.URL.Path})
 	})
 	return []caddy.AdminRoute{{
@@ -114,6 +130,9 @@ func listTenants(rt Runtime, w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	list, next, err := rt.Ledger().Tenants(r.Context(), limit, cursor)
+	if errors.Is(err, ledger.ErrBadCursor) {
+		return badField("cursor", "cursor is not one this API gave out")
+	}
 	if err != nil {
 		return err
 	}

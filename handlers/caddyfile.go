@@ -29,7 +29,9 @@ func parseGatewayCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
-		g.Provider = d.Val()
+		if err := g.setProvider(d); err != nil {
+			return err
+		}
 	}
 	if d.NextArg() {
 		return d.ArgErr()
@@ -40,11 +42,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
-			g.Provider = d.Val()
-			switch g.Provider {
-			case "openai", "anthropic", "auto":
-			default:
-				return d.Errf("unknown provider %q: want openai, anthropic or auto", g.Provider)
+			if err := g.setProvider(d); err != nil {
+				return err
 			}
 		case "max_request_body":
 			if !d.NextArg() {
@@ -63,6 +62,15 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+func (g *Gateway) setProvider(d *caddyfile.Dispenser) error {
+	switch d.Val() {
+	case "openai", "anthropic", "auto":
+		g.Provider = d.Val()
+		return nil
+	}
+	return d.Errf("unknown provider %q: want openai, anthropic or auto", d.Val())
 }
 
 // Interface guards

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -123,28 +124,50 @@ func writeProblem(w http.ResponseWriter, err error) {
 	}{apiError{Message: p.msg, Type: p.typ, Code: p.code, Param: p.param}})
 }
 
-// decodeBody reads a JSON object into v, refusing unknown fields and trailing data, naming the field at fault.
+// decodeBody reads a JSON object into v, refusing unknown fields and trailing data, naming the field at fault
+// (or "body" when the body as a whole is wrong).
 func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		switch {
+		case errors.As(err, &te) && te.Field == "":
+			return badField("body", "request body must be a JSON object")
 		case errors.As(err, &te):
-			return badField(te.Field, "field %q must be a %s", te.Field, te.Type)
+			return badField(te.Field, "field %q must be a %s", te.Field, jsonKind(te.Type))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return badField(field, "unknown field %q", field)
 		case errors.Is(err, io.EOF):
-			return badField("", "request body must be a JSON object")
+			return badField("body", "request body must be a JSON object")
 		default:
-			return badField("", "request body: %v", err)
+			return badField("body", "request body is not valid JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
 		}
 	}
-	if dec.More() {
-		return badField("", "request body has data after the JSON object")
+	if _, err := dec.Token(); err != io.EOF {
+		return badField("body", "request body has data after the JSON object")
 	}
 	return nil
+}
+
+// jsonKind names a Go kind the way a JSON user would.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	default:
+		return "number"
+	}
 }
 
 // page reads ?limit=&cursor=.

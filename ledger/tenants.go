@@ -3,8 +3,11 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -69,14 +72,22 @@ func (s *Store) Tenant(ctx context.Context, id string) (Tenant, error) {
 	return t, err
 }
 
-// Tenants lists tenants newest first, limit at a time, starting after the tenant whose id is cursor ("" for the
-// first page). next is the cursor for the following page, "" at the end.
+// ErrBadCursor is a page cursor this package did not make.
+var ErrBadCursor = errors.New("invalid cursor")
+
+// Tenants lists tenants newest first, limit at a time, starting after cursor ("" for the first page). next is the
+// cursor for the following page, "" at the end. A cursor holds the position itself (creation time and id), so a
+// tenant deleted between two pages does not end the listing.
 func (s *Store) Tenants(ctx context.Context, limit int, cursor string) (list []Tenant, next string, err error) {
 	q := `SELECT ` + tenantColumns + ` FROM tenants`
 	args := []any{}
 	if cursor != "" {
-		q += ` WHERE (created_at, id) < (SELECT created_at, id FROM tenants WHERE id = ?)`
-		args = append(args, cursor)
+		at, id, ok := decodeCursor(cursor)
+		if !ok {
+			return nil, "", ErrBadCursor
+		}
+		q += ` WHERE (created_at, id) < (?, ?)`
+		args = append(args, at, id)
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, limit+1)
@@ -94,7 +105,7 @@ func (s *Store) Tenants(ctx context.Context, limit int, cursor string) (list []T
 	}
 	if len(list) > limit {
 		list = list[:limit]
-		next = list[limit-1].ID
+		next = encodeCursor(list[limit-1].CreatedAt.UnixNano(), list[limit-1].ID)
 	}
 	return list, next, rows.Err()
 }
@@ -127,8 +138,8 @@ func (s *Store) UpdateTenant(ctx context.Context, id string, c TenantChange) (Te
 	return t, hashes, tx.Commit()
 }
 
-// DeleteTenant removes a tenant and its keys, returning the keys' hashes. Operation records stay: they are the
-// history that invoices and analytics are built from.
+// DeleteTenant removes a tenant, its keys and its quota counters, returning the keys' hashes. Operation records
+// stay: they are the history that invoices and analytics are built from.
 func (s *Store) DeleteTenant(ctx context.Context, id string) ([][]byte, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -141,6 +152,11 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) ([][]byte, error) {
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM tenants WHERE id = ?`, id)
 	if err != nil {
+		return nil, fmt.Errorf("deleting tenant %s: %w", id, err)
+	}
+	// The quota counter goes with the tenant (the limiter forgets it too); a new tenant with the same id
+	// starts afresh, before and after a restart alike.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM daily_usage WHERE tenant_id = ?`, id); err != nil {
 		return nil, fmt.Errorf("deleting tenant %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
@@ -171,4 +187,18 @@ func nullable(s *string) any {
 		return nil
 	}
 	return *s
+}
+
+func encodeCursor(at int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + "." + id))
+}
+
+func decodeCursor(c string) (at int64, id string, ok bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", false
+	}
+	ns, id, found := strings.Cut(string(raw), ".")
+	at, err = strconv.ParseInt(ns, 10, 64)
+	return at, id, found && err == nil && id != ""
 }
