@@ -31,6 +31,8 @@ type Writer struct {
 	queue    chan item
 	mu       sync.RWMutex // held for reading while enqueueing; Close takes it to stop new records
 	closed   bool
+	closing  atomic.Bool  // set before Close waits for mu, so a failing writer can give up instead of deadlocking
+	lost     atomic.Int64 // records given up on while closing with a failing database
 	sync     atomic.Bool
 	interval atomic.Int64
 	maxBatch int
@@ -137,6 +139,7 @@ func (w *Writer) Err() error {
 
 // Close stops accepting records, commits everything queued, and stops the goroutine.
 func (w *Writer) Close() error {
+	w.closing.Store(true)
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
@@ -147,7 +150,11 @@ func (w *Writer) Close() error {
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.stopped
-	return errors.Join(w.insertOp.Close(), w.addDaily.Close())
+	err := errors.Join(w.insertOp.Close(), w.addDaily.Close())
+	if n := w.lost.Load(); n > 0 {
+		err = errors.Join(fmt.Errorf("%d operation records could not be committed: %w", n, w.Err()), err)
+	}
+	return err
 }
 
 func (w *Writer) run() {
@@ -158,9 +165,10 @@ func (w *Writer) run() {
 	for first := range w.queue {
 		batch = append(batch[:0], first)
 		open := true
-		if first.op != nil && !w.sync.Load() {
+		if first.done == nil {
 			// Group commit: gather what arrives within the interval, so a busy gateway writes many
-			// records per transaction; a flush barrier or a full batch ends the window early.
+			// records per transaction. Anything someone waits for (a sync record, a flush barrier)
+			// or a full batch ends the window early.
 			timer.Reset(time.Duration(w.interval.Load()))
 		gather:
 			for len(batch) < w.maxBatch {
@@ -171,7 +179,7 @@ func (w *Writer) run() {
 						break gather
 					}
 					batch = append(batch, it)
-					if it.op == nil {
+					if it.done != nil {
 						break gather
 					}
 				case <-timer.C:
@@ -218,11 +226,16 @@ func (w *Writer) commitWithRetry(batch []item) error {
 		}
 		w.failing.Store(&err)
 		w.log.Error("committing operation records", zap.Error(err), zap.Int("records", len(batch)), zap.Int("attempt", attempt))
-		w.mu.RLock()
-		closing := w.closed
-		w.mu.RUnlock()
-		if closing && attempt >= 5 {
-			return fmt.Errorf("giving up on %d operation records: %w", len(batch), err)
+		if w.closing.Load() && attempt >= 5 {
+			n := 0
+			for _, it := range batch {
+				if it.op != nil {
+					n++
+				}
+			}
+			w.lost.Add(int64(n))
+			w.log.Error("giving up on operation records at shutdown", zap.Int("records", n), zap.Error(err))
+			return fmt.Errorf("giving up on %d operation records: %w", n, err)
 		}
 		time.Sleep(backoff)
 		backoff = min(backoff*2, 5*time.Second)
