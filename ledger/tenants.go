@@ -79,6 +79,7 @@ var ErrBadCursor = errors.New("invalid cursor")
 // cursor for the following page, "" at the end. A cursor holds the position itself (creation time and id), so a
 // tenant deleted between two pages does not end the listing.
 func (s *Store) Tenants(ctx context.Context, limit int, cursor string) (list []Tenant, next string, err error) {
+	limit = max(limit, 1)
 	q := `SELECT ` + tenantColumns + ` FROM tenants`
 	args := []any{}
 	if cursor != "" {
