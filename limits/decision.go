@@ -13,6 +13,9 @@ const (
 	RateLimited
 	// QuotaExceeded: the day's operations are used up (or all held by requests in flight).
 	QuotaExceeded
+	// BudgetExceeded: the month's spend plus what calls in flight may cost plus this call's
+	// estimate is over the monthly budget.
+	BudgetExceeded
 )
 
 // String gives the reason's snake_case name, as used in logs, metrics and error codes.
@@ -24,6 +27,8 @@ func (r Reason) String() string {
 		return "rate_limited"
 	case QuotaExceeded:
 		return "quota_exceeded"
+	case BudgetExceeded:
+		return "budget_exceeded"
 	}
 	return "unknown"
 }
@@ -48,6 +53,9 @@ type Decision struct {
 	BucketRemaining int64
 	// BucketReset is the time until the bucket is full again (0 if no bucket).
 	BucketReset time.Duration
+	// BudgetLimit is the monthly budget (0 if none); BudgetRemaining is what is left of it after
+	// this admission's estimate, never negative.
+	BudgetLimit, BudgetRemaining int64
 }
 
 // Allowed reports whether the request was admitted.

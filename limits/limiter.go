@@ -43,6 +43,15 @@ func New(now func() time.Time) *Limiter {
 // QuotaExceeded (see the package comment). An admitted request's Reservation must be
 // settled exactly once; a denied one's is zero.
 func (l *Limiter) Admit(tenant string, p Policy) (Reservation, Decision) {
+	return l.AdmitSpend(tenant, p, 0)
+}
+
+// AdmitSpend is Admit for a call expected to cost up to estimate (money, see
+// Policy.MonthlyBudget): it is admitted only if the month's spend, the estimates of calls in
+// flight and estimate together stay within the budget, and then estimate is held until
+// SettleSpend. So concurrent calls cannot overrun the budget by more than the sum of their
+// actual costs above their estimates: with estimates that are upper bounds, not at all.
+func (l *Limiter) AdmitSpend(tenant string, p Policy, estimate int64) (Reservation, Decision) {
 	now := l.now().UnixNano()
 	for {
 		st := l.lookup(tenant, true)
@@ -51,13 +60,13 @@ func (l *Limiter) Admit(tenant string, p Policy) (Reservation, Decision) {
 			st.mu.Unlock()
 			continue
 		}
-		d := st.c.admit(now, p)
+		d := st.c.admit(now, p, estimate)
 		day := st.c.day
 		st.mu.Unlock()
 		if !d.Allowed() {
 			return Reservation{}, d
 		}
-		return Reservation{state: st, day: day}, d
+		return Reservation{state: st, day: day, estimate: max(estimate, 0)}, d
 	}
 }
 
@@ -112,7 +121,8 @@ func (l *Limiter) EvictIdle() int {
 		for tenant, st := range sh.tenants {
 			st.mu.Lock()
 			c := st.c
-			idle := c.bucket.tat <= now && (c.day < today || c.used == 0 && c.reserved == 0)
+			idle := c.bucket.tat <= now && (c.day < today || c.used == 0 && c.reserved == 0) &&
+				(c.spend.month < monthOfDay(today) || c.spend.idle())
 			if idle {
 				st.gone = true
 				delete(sh.tenants, tenant)

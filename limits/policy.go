@@ -14,6 +14,9 @@ type Policy struct {
 	Interval time.Duration
 	// Burst is the bucket's capacity; values below 1 are taken as 1 when the bucket is enabled.
 	Burst int64
+	// MonthlyBudget is the most a tenant may spend per UTC calendar month, in the ledger's money unit
+	// (nano-units of the currency); 0 or negative: no budget.
+	MonthlyBudget int64
 }
 
 // quotaLimit is the daily limit, with every negative value read as Unlimited so that a stray

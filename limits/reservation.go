@@ -5,8 +5,9 @@ import "time"
 // Reservation is one daily operation held by an admitted request. It must be settled exactly
 // once. It is a small value (no allocation); the zero Reservation holds nothing.
 type Reservation struct {
-	state *tenantState
-	day   int64 // UTC day the operation was admitted on
+	state    *tenantState
+	day      int64 // UTC day the operation was admitted on
+	estimate int64 // money held against the month's budget
 }
 
 // Held reports whether r holds an operation, i.e. came from an admitted request.
@@ -27,10 +28,18 @@ func (r Reservation) Day() time.Time {
 // Settling a zero Reservation is a no-op. Settle reads no clock: a reservation's day is
 // compared with the day the tenant's counters hold.
 func (l *Limiter) Settle(r Reservation, counted bool) {
+	l.SettleSpend(r, counted, 0)
+}
+
+// SettleSpend is Settle for a call that cost money: the estimate held at admission is released
+// and cost (the actual cost, which may be above or below the estimate) is added to the month's
+// spend — whether or not the operation counted, since a provider may bill a failed call.
+// A reservation from a month that has since ended adds nothing in memory.
+func (l *Limiter) SettleSpend(r Reservation, counted bool, cost int64) {
 	if r.state == nil {
 		return
 	}
 	r.state.mu.Lock()
-	r.state.c.settle(r.day, counted)
+	r.state.c.settle(r.day, counted, r.estimate, cost)
 	r.state.mu.Unlock()
 }

@@ -23,6 +23,7 @@ type counters struct {
 	used     int64 // operations of day that the upstream answered
 	reserved int64 // operations of day admitted and not yet settled
 	bucket   gcra
+	spend    spend // the month's money, see budget.go
 }
 
 // rollForward starts a new day when now is past the counters' day, and returns the day the
@@ -33,13 +34,14 @@ func (c *counters) rollForward(now int64) int64 {
 		c.day = today
 		c.used = 0
 		c.reserved = 0
+		c.spend.rollForward(monthOfDay(today))
 	}
 	return c.day
 }
 
-// admit decides one request and, only if both limits pass, takes a token and reserves an
-// operation. The caller holds the tenant's lock.
-func (c *counters) admit(now int64, p Policy) Decision {
+// admit decides one request and, only if every limit passes, takes a token, reserves an
+// operation and holds estimate against the month's budget. The caller holds the tenant's lock.
+func (c *counters) admit(now int64, p Policy, estimate int64) Decision {
 	day := c.rollForward(now)
 	limit := p.quotaLimit()
 	shape := p.bucketShape()
@@ -58,12 +60,17 @@ func (c *counters) admit(now int64, p Policy) Decision {
 		// for a token too, since at midnight an empty bucket would refuse the retry again.
 		d.Reason = QuotaExceeded
 		d.RetryAfter = time.Duration(max(quotaReset, wait))
+	case !c.spend.fits(p.MonthlyBudget, estimate):
+		// Not retryable by waiting a little: the month's budget is spent, or this call's estimate
+		// would overrun it.
+		d.Reason = BudgetExceeded
 	case wait > 0:
 		d.Reason = RateLimited
 		d.RetryAfter = time.Duration(wait)
 	default:
 		d.Reason = Admitted
 		c.reserved++
+		c.spend.hold(max(estimate, 0))
 		if shape.enabled() {
 			debt = c.bucket.take(now, debt, shape)
 		}
@@ -72,6 +79,7 @@ func (c *counters) admit(now int64, p Policy) Decision {
 	d.QuotaLimit = limit
 	d.QuotaRemaining = c.remaining(limit)
 	d.QuotaReset = time.Duration(quotaReset)
+	d.BudgetLimit, d.BudgetRemaining = c.spend.remaining(p.MonthlyBudget)
 	if shape.enabled() {
 		d.BucketLimit = shape.burst
 		d.BucketRemaining = shape.tokensLeft(debt)
@@ -93,12 +101,18 @@ func (c *counters) remaining(limit int64) int64 {
 // settles into nothing: that day's counts were dropped at rollover. With nothing reserved, a
 // settle can only be a second settle of the same reservation, and is ignored rather than
 // allowed to count an operation twice.
-func (c *counters) settle(day int64, counted bool) {
+func (c *counters) settle(day int64, counted bool, estimate, cost int64) {
 	if day != c.day || c.reserved <= 0 {
+		// A reservation of an earlier day: its operation count is gone, but if the day was
+		// in this month its money is not.
+		if monthOfDay(day) == c.spend.month && day < c.day {
+			c.spend.settle(estimate, cost)
+		}
 		return
 	}
 	c.reserved--
 	if counted {
 		c.used++
 	}
+	c.spend.settle(estimate, cost)
 }

@@ -14,6 +14,13 @@ type Usage struct {
 	BucketLimit     int64     // Burst, 0 if the policy has no bucket
 	BucketRemaining int64     // whole tokens available now
 	BucketResetsAt  time.Time // when the bucket is full again (now if full; zero if no bucket)
+
+	Month           time.Time // UTC midnight on the first of the month counted
+	Spent           int64     // settled cost of the month's calls
+	Held            int64     // estimates held by calls in flight
+	Budget          int64     // the monthly budget, 0 if none
+	BudgetRemaining int64     // Budget - Spent - Held, never negative; 0 if no budget
+	BudgetResetsAt  time.Time // the first of next month
 }
 
 // Usage returns tenant's usage under p. It creates no state for an unknown tenant (its
@@ -37,6 +44,9 @@ func (l *Limiter) Usage(tenant string, p Policy) Usage {
 		Remaining: c.remaining(limit),
 		ResetsAt:  utcTime(dayStart(day + 1)),
 	}
+	u.Month, u.BudgetResetsAt = utcTime(monthStart(c.spend.month)), utcTime(monthStart(c.spend.month+1))
+	u.Spent, u.Held = c.spend.spent, c.spend.held
+	u.Budget, u.BudgetRemaining = c.spend.remaining(p.MonthlyBudget)
 	if shape := p.bucketShape(); shape.enabled() {
 		debt := c.bucket.debt(now, shape)
 		u.BucketLimit = shape.burst

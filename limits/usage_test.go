@@ -43,6 +43,8 @@ func TestUsageSnapshot(t *testing.T) {
 			held := l.Len()
 			clock.Advance(tt.advance)
 			got := l.Usage("t", p)
+			tt.want.Month = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+			tt.want.BudgetResetsAt = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 			if got != tt.want {
 				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
 			}
