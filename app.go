@@ -13,6 +13,7 @@ import (
 	"github.com/helixgateway/caddy-ai-gateway/handlers"
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/limits"
+	"github.com/helixgateway/caddy-ai-gateway/pricing"
 )
 
 // App is the ai_gateway app: the gateway's configuration and the state every ai_gateway handler shares.
@@ -32,11 +33,40 @@ type App struct {
 	Tenants []*StaticTenant `json:"tenants,omitempty"`
 	// KeyCacheSize is how many API keys the in-memory directory holds. Default: 100000.
 	KeyCacheSize int64 `json:"key_cache_size,omitempty"`
+	// Currency is the ISO 4217 code of every price, budget and invoice; prices are per 1M tokens in it.
+	// Default: USD.
+	Currency string `json:"currency,omitempty"`
+	// TaxRate is added to invoices, as a percentage ("10%", "7.25%"). Default: 10%.
+	TaxRate string `json:"tax_rate,omitempty"`
+	// InvoicePrefix starts invoice numbers: <prefix>-<YYYYMM>-<NNNN>. Default: HELIX.
+	InvoicePrefix string `json:"invoice_prefix,omitempty"`
+	// PriceLines override or add to the built-in price table. Default: none.
+	PriceLines []*PriceLine `json:"prices,omitempty"`
+	// Unpriced is what happens to a call to a model with no price: "allow" records it at zero cost, marked
+	// unpriced; "refuse" answers 400 model_not_priced. Default: allow.
+	Unpriced string `json:"unpriced,omitempty"`
+	// EstimateOutputTokens is the output a budget estimate assumes for a request without max tokens.
+	// Default: 4096.
+	EstimateOutputTokens int64 `json:"estimate_output_tokens,omitempty"`
 
 	shared   *shared
 	poolKey  string
 	policies map[string]limits.Policy
+	prices   *pricing.Table
+	billing  handlers.Billing
 	logger   *zap.Logger
+}
+
+// PriceLine is a price per 1M tokens for a model or a glob of models (* and ?).
+type PriceLine struct {
+	// Model is a model name or a glob. Required.
+	Model string `json:"model"`
+	// Input, Output, CachedInput and CacheWrite are prices per 1M tokens; for a model the built-in table
+	// knows, the ones left out keep their built-in value. CachedInput and CacheWrite default to Input.
+	Input       *pricing.Rate `json:"input,omitempty"`
+	Output      *pricing.Rate `json:"output,omitempty"`
+	CachedInput *pricing.Rate `json:"cached_input,omitempty"`
+	CacheWrite  *pricing.Rate `json:"cache_write,omitempty"`
 }
 
 // Plan is what a tenant may do.
@@ -49,6 +79,8 @@ type Plan struct {
 	RateWindow caddy.Duration `json:"rate_window,omitempty"`
 	// Burst is the bucket's capacity. Default: Rate (at least 1).
 	Burst int64 `json:"burst,omitempty"`
+	// MonthlyBudget is the most a tenant may spend per UTC month, in the currency. Default: none.
+	MonthlyBudget *pricing.Money `json:"monthly_budget,omitempty"`
 }
 
 // StaticTenant is a tenant declared in the config. The config wins: at every start or reload its plan is set
@@ -117,6 +149,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.compilePlans(); err != nil {
 		return err
 	}
+	if err := a.compileBilling(); err != nil {
+		return err
+	}
 	if _, ok := a.policies[a.DefaultPlan]; !ok {
 		return fmt.Errorf("default_plan %q is not a configured plan", a.DefaultPlan)
 	}
@@ -139,6 +174,12 @@ func (a *App) compilePlans() error {
 			return fmt.Errorf("plan %q: empty", name)
 		}
 		pol := limits.Policy{DailyOperations: p.DailyOperations, Burst: p.Burst}
+		if p.MonthlyBudget != nil {
+			if *p.MonthlyBudget <= 0 {
+				return fmt.Errorf("plan %q: monthly_budget must be positive", name)
+			}
+			pol.MonthlyBudget = int64(*p.MonthlyBudget)
+		}
 		if pol.DailyOperations == 0 || pol.DailyOperations < -1 {
 			pol.DailyOperations = limits.Unlimited
 		}
@@ -160,6 +201,46 @@ func (a *App) compilePlans() error {
 		}
 		a.policies[name] = pol
 	}
+	return nil
+}
+
+func (a *App) compileBilling() error {
+	if a.Currency == "" {
+		a.Currency = "USD"
+	}
+	if a.TaxRate == "" {
+		a.TaxRate = "10%"
+	}
+	if a.InvoicePrefix == "" {
+		a.InvoicePrefix = "HELIX"
+	}
+	if a.EstimateOutputTokens == 0 {
+		a.EstimateOutputTokens = 4096
+	}
+	if a.EstimateOutputTokens < 0 {
+		return fmt.Errorf("estimate_output_tokens must be positive")
+	}
+	rate, err := ledger.ParseTaxRate(a.TaxRate)
+	if err != nil {
+		return err
+	}
+	switch a.Unpriced {
+	case "":
+		a.Unpriced = "allow"
+	case "allow", "refuse":
+	default:
+		return fmt.Errorf("unpriced %q: want allow or refuse", a.Unpriced)
+	}
+	overrides := make([]pricing.Override, 0, len(a.PriceLines))
+	for _, p := range a.PriceLines {
+		overrides = append(overrides, pricing.Override{Pattern: p.Model, Input: p.Input, Output: p.Output,
+			CachedInput: p.CachedInput, CacheWrite: p.CacheWrite})
+	}
+	if a.prices, err = pricing.Builtin().With(overrides); err != nil {
+		return fmt.Errorf("prices: %w", err)
+	}
+	a.billing = handlers.Billing{Currency: a.Currency, TaxRate: rate, InvoicePrefix: a.InvoicePrefix,
+		RefuseUnpriced: a.Unpriced == "refuse", EstimateOutputTokens: a.EstimateOutputTokens}
 	return nil
 }
 
@@ -196,6 +277,12 @@ func (a *App) Plan(name string) (limits.Policy, bool) {
 	p, ok := a.policies[name]
 	return p, ok
 }
+
+// Prices implements handlers.Runtime.
+func (a *App) Prices() *pricing.Table { return a.prices }
+
+// Billing implements handlers.Runtime.
+func (a *App) Billing() handlers.Billing { return a.billing }
 
 // DefaultPlanName implements handlers.Runtime.
 func (a *App) DefaultPlanName() string { return a.DefaultPlan }

@@ -1,6 +1,7 @@
 package aigateway
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -9,7 +10,12 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/helixgateway/caddy-ai-gateway/ledger"
+	"github.com/helixgateway/caddy-ai-gateway/pricing"
 )
+
+var invoicePrefixPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,16}$`)
 
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -27,6 +33,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //
 //	ai_gateway {
 //		database       <path>
+//		currency       <ISO 4217 code>
+//		tax_rate       <percent>
+//		invoice_prefix <prefix>
+//		unpriced       allow | refuse
+//		estimate_output_tokens <n>
+//		price <model or glob> [input <rate>] [output <rate>] [cached_input <rate>] [cache_write <rate>]
 //		durability     batch [<interval>] | sync
 //		default_plan   <name>
 //		key_cache_size <n>
@@ -34,6 +46,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			daily_operations <n> | unlimited
 //			rate  <n>/<s|m|h|d>
 //			burst <n>
+//			monthly_budget <amount>
 //		}
 //		tenant <id> {
 //			name <display name>
@@ -90,6 +103,51 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("key_cache_size: %q is not a positive integer", s)
 			}
 			a.KeyCacheSize = n
+		case "currency":
+			if !d.AllArgs(&a.Currency) {
+				return d.ArgErr()
+			}
+			if len(a.Currency) != 3 || strings.ToUpper(a.Currency) != a.Currency {
+				return d.Errf("currency %q: want an ISO 4217 code like USD", a.Currency)
+			}
+		case "tax_rate":
+			if !d.AllArgs(&a.TaxRate) {
+				return d.ArgErr()
+			}
+			if _, err := ledger.ParseTaxRate(a.TaxRate); err != nil {
+				return d.Err(err.Error())
+			}
+		case "invoice_prefix":
+			if !d.AllArgs(&a.InvoicePrefix) {
+				return d.ArgErr()
+			}
+			if !invoicePrefixPattern.MatchString(a.InvoicePrefix) {
+				return d.Errf("invoice_prefix %q: want 1-16 letters, digits or '_'", a.InvoicePrefix)
+			}
+		case "unpriced":
+			if !d.AllArgs(&a.Unpriced) {
+				return d.ArgErr()
+			}
+			if a.Unpriced != "allow" && a.Unpriced != "refuse" {
+				return d.Errf("unpriced %q: want allow or refuse", a.Unpriced)
+			}
+		case "estimate_output_tokens":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 1 {
+				return d.Errf("estimate_output_tokens: %q is not a positive integer", s)
+			}
+			a.EstimateOutputTokens = n
+		case "price":
+			o, err := pricing.ParseOverride(d.RemainingArgs())
+			if err != nil {
+				return d.Errf("price: %v", err)
+			}
+			a.PriceLines = append(a.PriceLines, &PriceLine{Model: o.Pattern, Input: o.Input, Output: o.Output,
+				CachedInput: o.CachedInput, CacheWrite: o.CacheWrite})
 		case "plan":
 			var name string
 			if !d.NextArg() {
@@ -185,6 +243,12 @@ func parsePlan(d *caddyfile.Dispenser) (*Plan, error) {
 				return d.Errf("burst: %q is not a positive integer", val)
 			}
 			p.Burst = n
+		case "monthly_budget":
+			m, err := pricing.ParseMoney(val)
+			if err != nil || m <= 0 {
+				return d.Errf("monthly_budget: %q is not a positive amount like 5.00", val)
+			}
+			p.MonthlyBudget = &m
 		default:
 			return d.Errf("unrecognized plan option %q", opt)
 		}

@@ -44,6 +44,15 @@ func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, e
 	for tenant, used := range usage {
 		s.limiter.Seed(tenant, now, used)
 	}
+	// And a fresh budget neither.
+	spend, err := store.MonthlySpend(context.Background(), now)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("reading this month's spend from %s: %w", path, err)
+	}
+	for tenant, spent := range spend {
+		s.limiter.SeedSpend(tenant, now, spent)
+	}
 	if s.keys, err = handlers.NewDirectory(store, keyCacheSize); err != nil {
 		store.Close()
 		return nil, err

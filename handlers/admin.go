@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 )
@@ -38,6 +39,11 @@ func (a AdminAPI) Routes() []caddy.AdminRoute {
 				err = h(rt, w, r)
 			}
 			if err != nil {
+				var p *problem
+				if !errors.As(err, &p) {
+					caddy.Log().Named("admin.api.ai_gateway").Error("admin request failed",
+						zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+				}
 				writeProblem(w, err)
 			}
 		})
@@ -51,6 +57,10 @@ func (a AdminAPI) Routes() []caddy.AdminRoute {
 	route("GET /ai_gateway/tenants/{id}/keys", listKeys)
 	route("DELETE /ai_gateway/keys/{key_id}", revokeKey)
 	route("GET /ai_gateway/tenants/{id}/usage", tenantUsage)
+	route("GET /ai_gateway/tenants/{id}/billing", tenantBilling)
+	route("POST /ai_gateway/tenants/{id}/invoices", createInvoice)
+	route("GET /ai_gateway/tenants/{id}/invoices", listInvoices)
+	route("GET /ai_gateway/invoices/{number}", getInvoice)
 	// The catch-all matches every method, so it decides between 405 (the path exists) and 404 itself.
 	mux.HandleFunc("/ai_gateway/", func(w http.ResponseWriter, r *http.Request) {
 		var allow []string

@@ -25,6 +25,7 @@ func parseGatewayCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //	ai_gateway [<provider>] {
 //		provider          openai|anthropic|auto
 //		max_request_body  <size>
+//		stream_usage      on|off
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -54,6 +55,15 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_request_body: %q is not a size like 16MiB", d.Val())
 			}
 			g.MaxRequestBody = int64(size)
+		case "stream_usage":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			on := d.Val() == "on"
+			if !on && d.Val() != "off" {
+				return d.Errf("stream_usage %q: want on or off", d.Val())
+			}
+			g.StreamUsage = &on
 		default:
 			return d.Errf("unrecognized ai_gateway option %q", d.Val())
 		}

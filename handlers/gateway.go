@@ -1,12 +1,9 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/limits"
+	"github.com/helixgateway/caddy-ai-gateway/usage"
 )
 
 func init() {
@@ -32,6 +30,10 @@ type Gateway struct {
 	Provider string `json:"provider,omitempty"`
 	// MaxRequestBody is the largest request body accepted, in bytes; larger bodies get 413. Default: 16 MiB.
 	MaxRequestBody int64 `json:"max_request_body,omitempty"`
+	// StreamUsage adds stream_options.include_usage to OpenAI streaming requests that lack it, so the
+	// provider reports the stream's usage (in one extra chunk before [DONE]) instead of the gateway
+	// estimating it. Default: true.
+	StreamUsage *bool `json:"stream_usage,omitempty"`
 
 	rt     Runtime
 	logger *zap.Logger
@@ -84,62 +86,90 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	start := g.now()
 	op := &ledger.Operation{At: start.UTC(), Type: operationType(r.URL.Path), Method: r.Method, Path: r.URL.Path}
-	status, err := g.serve(w, r, next, op)
-	op.Status = status
-	op.Latency = g.now().Sub(start)
-	op.ID = ledger.NewID("op_")
-	// The record is written even if the client has gone: it is what the tenant is billed from.
-	if rerr := g.rt.Writer().Record(context.WithoutCancel(r.Context()), op); rerr != nil {
-		if ce := g.logger.Check(zapcore.ErrorLevel, "recording operation"); ce != nil {
-			ce.Write(zap.String("operation", op.ID), zap.String("tenant", op.TenantID), zap.Error(rerr))
-		}
-	}
-	return err
+	// Deferred, so that a call the client or the upstream abandons mid-stream (reverse_proxy then panics
+	// with http.ErrAbortHandler) is recorded too: it still cost money.
+	defer g.record(r, op, start)
+	return g.serve(w, r, next, op)
 }
 
-// serve does the work of ServeHTTP and fills in op; it returns the status the client got.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, op *ledger.Operation) (int, error) {
+// record queues op's record. The record is written even if the client has gone: it is what the tenant is
+// billed from.
+func (g *Gateway) record(r *http.Request, op *ledger.Operation, start time.Time) {
+	op.Latency = g.now().Sub(start)
+	op.ID = ledger.NewID("op_")
+	if err := g.rt.Writer().Record(context.WithoutCancel(r.Context()), op); err != nil {
+		if ce := g.logger.Check(zapcore.ErrorLevel, "recording operation"); ce != nil {
+			ce.Write(zap.String("operation", op.ID), zap.String("tenant", op.TenantID), zap.Error(err))
+		}
+	}
+}
+
+// serve does the work of ServeHTTP and fills in op, including the status the client got.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, op *ledger.Operation) error {
 	owner, refused := g.authenticate(r)
 	if refused != nil {
 		op.TenantID, op.KeyID, op.Outcome = owner.TenantID, owner.KeyID, refused.outcome
-		return deny(w, refused.status, refused.typ, refused.code, refused.msg)
+		return deny(w, op, refused)
 	}
 	op.TenantID, op.KeyID = owner.TenantID, owner.KeyID
 	policy, ok := g.rt.Plan(owner.Plan)
 	if !ok {
 		g.logger.Error("tenant's plan is not configured", zap.String("tenant", owner.TenantID), zap.String("plan", owner.Plan))
-		op.Outcome = ledger.OutcomeSuspended
-		return deny(w, http.StatusServiceUnavailable, "server_error", "plan_not_configured", "This account's plan is not available; contact the operator.")
+		return deny(w, op, errNoPlan)
 	}
 
-	res, d := g.rt.Limiter().Admit(owner.TenantID, policy)
+	c, bad := g.readCall(r, op.Type)
+	var estimate int64
+	if policy.MonthlyBudget > 0 && bad == nil {
+		estimate = c.estimate(g.rt.Billing().EstimateOutputTokens)
+	}
+	res, d := g.rt.Limiter().AdmitSpend(owner.TenantID, policy, estimate)
 	setRateLimitHeaders(w.Header(), d, policy)
 	switch d.Reason {
 	case limits.RateLimited:
-		op.Outcome = ledger.OutcomeDeniedRate
 		w.Header().Set("Retry-After", strconv.FormatInt(max(seconds(d.RetryAfter), 1), 10))
-		return deny(w, http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded", "Rate limit reached; retry after the time in Retry-After.")
+		return deny(w, op, errRateLimited)
 	case limits.QuotaExceeded:
-		op.Outcome = ledger.OutcomeDeniedQuota
 		w.Header().Set("Retry-After", strconv.FormatInt(max(seconds(d.RetryAfter), 1), 10))
-		return deny(w, http.StatusTooManyRequests, "rate_limit_error", "quota_exceeded", "Daily operation quota used up; it resets at 00:00 UTC.")
+		return deny(w, op, errQuotaExceeded)
+	case limits.BudgetExceeded:
+		return deny(w, op, errBudgetExceeded)
 	}
-
 	op.QuotaDay = res.Day()
-	// Checked after admission so that the answer carries the RateLimit fields, and so that a client
+	// A bad body is answered after admission, so that the answer carries the RateLimit fields and a client
 	// sending malformed bodies in a loop still meets its rate limit; the operation itself is given back.
-	if status, code, msg := g.checkBody(r, op.Type); status != 0 {
+	if bad != nil {
 		g.rt.Limiter().Settle(res, false)
-		op.Outcome = ledger.OutcomeBadRequest
-		return deny(w, status, "invalid_request_error", code, msg)
+		return deny(w, op, bad)
 	}
 
-	// The tenant's key is the gateway's business, never the provider's.
+	// The tenant's key is the gateway's business, never the provider's; plain bytes let the meter read them.
 	r.Header.Del("Authorization")
 	r.Header.Del("X-Api-Key")
+	if c.format != usage.Unknown {
+		r.Header.Del("Accept-Encoding")
+	}
 
-	rec := &recorder{ResponseWriter: w}
+	rec := &recorder{ResponseWriter: w, format: c.format, start: op.At, now: g.now}
+	settled := false
+	defer func() {
+		if !settled { // next panicked: the client or the upstream went away mid-answer
+			g.settle(op, c, rec, res, errAborted)
+		}
+	}()
 	err := next.ServeHTTP(rec, r)
+	g.settle(op, c, rec, res, err)
+	settled = true
+	return err
+}
+
+// errAborted stands for a panic out of the next handler (http.ErrAbortHandler).
+var errAborted = errors.New("answer aborted")
+
+// settle ends an admitted call: the status the client got, whether the operation counts (the upstream
+// answered below 500; a 5xx or a failed connection gives it back), its usage and cost from the meter, and
+// the limiter's reservation.
+func (g *Gateway) settle(op *ledger.Operation, c call, rec *recorder, res limits.Reservation, err error) {
 	status := rec.status
 	if status == 0 {
 		var he caddyhttp.HandlerError
@@ -152,15 +182,18 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			status = http.StatusBadGateway
 		}
 	}
-	// Counted when the upstream answered below 500; a 5xx or a failed connection gives the operation back.
+	op.Status = status
 	op.Counted = status < 500 && (rec.status != 0 || err == nil)
-	g.rt.Limiter().Settle(res, op.Counted)
+	op.TTFB = rec.ttfb
+	if c.format != usage.Unknown {
+		c.settle(op, rec.usage(), status, providerOf(c.format))
+	}
+	g.rt.Limiter().SettleSpend(res, op.Counted, op.Cost)
 	if op.Counted {
 		op.Outcome = ledger.OutcomeOK
 	} else {
 		op.Outcome = ledger.OutcomeUpstreamError
 	}
-	return status, err
 }
 
 // denial is an answer refused before the upstream, with the outcome it is recorded under.
@@ -170,10 +203,14 @@ type denial struct {
 }
 
 var (
-	errNoKey     = &denial{http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Missing API key: send it as Authorization: Bearer <key> or x-api-key: <key>.", ledger.OutcomeUnauthorized}
-	errBadKey    = &denial{http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.", ledger.OutcomeUnauthorized}
-	errKeysDown  = &denial{http.StatusServiceUnavailable, "server_error", "service_unavailable", "The gateway cannot check keys right now; retry shortly.", ledger.OutcomeUnauthorized}
-	errSuspended = &denial{http.StatusForbidden, "permission_error", "tenant_suspended", "This account is suspended.", ledger.OutcomeSuspended}
+	errNoPlan         = &denial{http.StatusServiceUnavailable, "server_error", "plan_not_configured", "This account's plan is not available; contact the operator.", ledger.OutcomeSuspended}
+	errRateLimited    = &denial{http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded", "Rate limit reached; retry after the time in Retry-After.", ledger.OutcomeDeniedRate}
+	errQuotaExceeded  = &denial{http.StatusTooManyRequests, "rate_limit_error", "quota_exceeded", "Daily operation quota used up; it resets at 00:00 UTC.", ledger.OutcomeDeniedQuota}
+	errBudgetExceeded = &denial{http.StatusPaymentRequired, "insufficient_quota", "budget_exceeded", "This call could exceed the account's monthly budget; it resets on the 1st (UTC).", ledger.OutcomeDeniedBudget}
+	errNoKey          = &denial{http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Missing API key: send it as Authorization: Bearer <key> or x-api-key: <key>.", ledger.OutcomeUnauthorized}
+	errBadKey         = &denial{http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.", ledger.OutcomeUnauthorized}
+	errKeysDown       = &denial{http.StatusServiceUnavailable, "server_error", "service_unavailable", "The gateway cannot check keys right now; retry shortly.", ledger.OutcomeUnauthorized}
+	errSuspended      = &denial{http.StatusForbidden, "permission_error", "tenant_suspended", "This account is suspended.", ledger.OutcomeSuspended}
 )
 
 // authenticate finds the key's tenant and refuses unknown keys and suspended tenants.
@@ -200,44 +237,21 @@ func (g *Gateway) authenticate(r *http.Request) (ledger.KeyOwner, *denial) {
 	return owner, nil
 }
 
-// checkBody enforces the size limit on every body and JSON validity on the JSON endpoints. It buffers the body
-// (a JSON request is needed whole anyway) and hands the next handler a fresh reader over the same bytes.
-func (g *Gateway) checkBody(r *http.Request, opType string) (status int, code, msg string) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return 0, "", ""
+// providerOf names the API family of a format, as recorded.
+func providerOf(f usage.Format) string {
+	if f == usage.AnthropicMessages {
+		return "anthropic"
 	}
-	tooLarge := fmt.Sprintf("Request body is larger than the %d-byte limit.", g.MaxRequestBody)
-	if r.ContentLength > g.MaxRequestBody {
-		return http.StatusRequestEntityTooLarge, "request_too_large", tooLarge
-	}
-	if opType == OpOther {
-		r.Body = http.MaxBytesReader(nil, r.Body, g.MaxRequestBody)
-		return 0, "", ""
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, g.MaxRequestBody+1))
-	r.Body.Close()
-	if n > g.MaxRequestBody {
-		return http.StatusRequestEntityTooLarge, "request_too_large", tooLarge
-	}
-	if err != nil {
-		return http.StatusBadRequest, "invalid_request", "Could not read the request body: " + err.Error()
-	}
-	body := buf.Bytes()
-	if r.Method == http.MethodPost && !json.Valid(body) {
-		return http.StatusBadRequest, "invalid_request", "The request body is not valid JSON."
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	return 0, "", ""
+	return "openai"
 }
 
-func deny(w http.ResponseWriter, status int, typ, code, msg string) (int, error) {
-	writeError(w, status, typ, code, msg)
-	return status, nil
+func (g *Gateway) streamUsage() bool { return g.StreamUsage == nil || *g.StreamUsage }
+
+// deny answers with d's error and records its outcome.
+func deny(w http.ResponseWriter, op *ledger.Operation, d *denial) error {
+	op.Status, op.Outcome = d.status, d.outcome
+	writeError(w, d.status, d.typ, d.code, d.msg)
+	return nil
 }
 
 // Interface guards

@@ -5,37 +5,87 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
+	"time"
+
+	"github.com/helixgateway/caddy-ai-gateway/usage"
 )
 
 // recorder wraps the client's ResponseWriter to learn the status the upstream answered with. reverse_proxy streams
 // through http.ResponseController, so it must pass FlushError, ReadFrom, Hijack and Unwrap through: without them
 // SSE stops flushing or bytes bypass the wrapper.
+//
+// It also meters: the bytes that reach the client pass through a usage.Meter as they stream, never held
+// back, so SSE keeps flushing chunk by chunk.
 type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+
+	format usage.Format
+	meter  *usage.Meter // made when the final status is written, for a body the meter can read
+	start  time.Time
+	now    func() time.Time
+	ttfb   time.Duration // until the first byte or flush reached the client
 }
 
 func (r *recorder) WriteHeader(status int) {
 	if r.status == 0 && status >= 200 || status == http.StatusSwitchingProtocols {
 		r.status = status
+		r.startMeter()
 	}
 	r.ResponseWriter.WriteHeader(status)
 }
 
+// startMeter makes a meter for the answer's body, if it is one the meter reads: a JSON or event-stream body
+// in plain bytes. (The gateway asks the upstream for plain bytes; an upstream that compresses anyway is
+// estimated instead, from the request.)
+func (r *recorder) startMeter() {
+	if r.format == usage.Unknown || r.now == nil {
+		return
+	}
+	h := r.Header()
+	if enc := h.Get("Content-Encoding"); enc != "" && enc != "identity" {
+		return
+	}
+	r.meter = usage.NewMeter(r.format, strings.HasPrefix(h.Get("Content-Type"), "text/event-stream"))
+}
+
+func (r *recorder) firstByte() {
+	if r.ttfb == 0 && r.now != nil {
+		r.ttfb = max(r.now().Sub(r.start), 1)
+	}
+}
+
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
+	r.firstByte()
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
+	if r.meter != nil {
+		r.meter.Write(p[:n])
+	}
 	return n, err
+}
+
+// usage is what the meter saw; Source None if there was no meter.
+func (r *recorder) usage() usage.Usage {
+	if r.meter == nil {
+		return usage.Usage{}
+	}
+	return r.meter.Usage()
 }
 
 // ReadFrom keeps the underlying writer's sendfile/splice path while still counting.
 func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
+	}
+	r.firstByte()
+	if r.meter != nil {
+		src = io.TeeReader(src, r.meter)
 	}
 	var n int64
 	var err error
@@ -50,8 +100,9 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 
 func (r *recorder) FlushError() error {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
+	r.firstByte()
 	return http.NewResponseController(r.ResponseWriter).Flush()
 }
 

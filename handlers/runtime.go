@@ -5,6 +5,7 @@ package handlers
 import (
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/limits"
+	"github.com/helixgateway/caddy-ai-gateway/pricing"
 )
 
 // Runtime is what the ai_gateway app provides to the handlers: state that outlives config reloads (the ledger,
@@ -18,6 +19,22 @@ type Runtime interface {
 	Plan(name string) (limits.Policy, bool)
 	// DefaultPlanName is the plan new tenants get when none is named.
 	DefaultPlanName() string
+	// Prices is the price table: built-in prices with the config's price lines over them.
+	Prices() *pricing.Table
+	// Billing is how calls are costed and invoiced.
+	Billing() Billing
+}
+
+// Billing is the app's billing configuration.
+type Billing struct {
+	Currency      string
+	TaxRate       ledger.TaxRate
+	InvoicePrefix string
+	// RefuseUnpriced refuses calls to models without a price (400 model_not_priced) instead of recording
+	// them at zero cost, marked unpriced.
+	RefuseUnpriced bool
+	// EstimateOutputTokens is the output a budget estimate assumes when a request sets no max tokens.
+	EstimateOutputTokens int64
 }
 
 // Operation types, from the request path.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/limits"
+	"github.com/helixgateway/caddy-ai-gateway/pricing"
 )
 
 // testRuntime is a Runtime over a real ledger in a temporary directory.
@@ -53,6 +54,10 @@ func (rt *testRuntime) Writer() *ledger.Writer   { return rt.writer }
 func (rt *testRuntime) Limiter() *limits.Limiter { return rt.limiter }
 func (rt *testRuntime) Keys() *Directory         { return rt.keys }
 func (rt *testRuntime) DefaultPlanName() string  { return "open" }
+func (rt *testRuntime) Prices() *pricing.Table   { return pricing.Builtin() }
+func (rt *testRuntime) Billing() Billing {
+	return Billing{Currency: "USD", TaxRate: 100000, InvoicePrefix: "TEST", EstimateOutputTokens: 4096}
+}
 func (rt *testRuntime) Plan(n string) (limits.Policy, bool) {
 	p, ok := rt.plans[n]
 	return p, ok

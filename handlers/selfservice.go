@@ -3,6 +3,9 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
 
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 )
@@ -17,24 +20,44 @@ func (g *Gateway) serveSelf(w http.ResponseWriter, r *http.Request) error {
 		writeError(w, d.status, d.typ, d.code, d.msg)
 		return nil
 	}
-	var err error
-	switch {
-	case r.URL.Path == selfServicePrefix+"usage" && r.Method == http.MethodGet:
-		var t ledger.Tenant
-		t, err = g.rt.Ledger().Tenant(r.Context(), owner.TenantID)
-		if errors.Is(err, ledger.ErrNotFound) {
-			err = errBadKey.problem() // deleted a moment ago
-		}
-		if err == nil {
-			err = writeUsage(g.rt, w, t)
-		}
-	default:
-		err = &problem{http.StatusNotFound, "invalid_request_error", "not_found", "", "no such endpoint: " + r.Method + " " + r.URL.Path}
+	t, err := g.rt.Ledger().Tenant(r.Context(), owner.TenantID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		err = errBadKey.problem() // deleted a moment ago
+	}
+	if err == nil {
+		err = g.selfService(w, r, t)
 	}
 	if err != nil {
+		var p *problem
+		if !errors.As(err, &p) {
+			g.logger.Error("self-service request failed", zap.String("path", r.URL.Path), zap.String("tenant", t.ID), zap.Error(err))
+		}
 		writeProblem(w, err)
 	}
 	return nil
+}
+
+func (g *Gateway) selfService(w http.ResponseWriter, r *http.Request, t ledger.Tenant) error {
+	path, get := strings.TrimPrefix(r.URL.Path, selfServicePrefix), r.Method == http.MethodGet
+	switch {
+	case path == "usage" && get:
+		return writeUsage(g.rt, w, t)
+	case path == "billing" && get:
+		return writeBilling(r.Context(), g.rt, w, r, t)
+	case path == "invoices" && get:
+		return writeInvoices(r.Context(), g.rt, w, t.ID)
+	case strings.HasPrefix(path, "invoices/") && get:
+		inv, err := invoiceByNumber(r.Context(), g.rt, strings.TrimPrefix(path, "invoices/"))
+		if err == nil && inv.TenantID != t.ID {
+			err = notFound("invoice", strings.TrimPrefix(path, "invoices/")) // another tenant's: as if absent
+		}
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, inv)
+		return nil
+	}
+	return &problem{http.StatusNotFound, "invalid_request_error", "not_found", "", "no such endpoint: " + r.Method + " " + r.URL.Path}
 }
 
 func (d *denial) problem() *problem {

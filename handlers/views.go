@@ -13,6 +13,7 @@ import (
 
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/limits"
+	"github.com/helixgateway/caddy-ai-gateway/pricing"
 )
 
 // The JSON bodies of the admin and self-service APIs. Times are RFC 3339 UTC.
@@ -61,6 +62,16 @@ type usageView struct {
 	Day        string         `json:"day"`
 	Operations operationsView `json:"operations"`
 	Bucket     *bucketView    `json:"bucket"`
+	Spend      spendView      `json:"spend"`
+}
+
+type spendView struct {
+	Month     string         `json:"month"`
+	Spent     pricing.Money  `json:"spent"`
+	InFlight  pricing.Money  `json:"in_flight"`
+	Budget    *pricing.Money `json:"budget"`    // null without a budget
+	Remaining *pricing.Money `json:"remaining"` // null without a budget
+	ResetsAt  time.Time      `json:"resets_at"`
 }
 
 type operationsView struct {
@@ -85,6 +96,12 @@ func viewUsage(t ledger.Tenant, p limits.Policy, u limits.Usage) usageView {
 	}
 	if u.Limit != limits.Unlimited {
 		v.Operations.Limit, v.Operations.Remaining = &u.Limit, &u.Remaining
+	}
+	v.Spend = spendView{Month: ledger.Month(u.Month), Spent: pricing.Money(u.Spent), InFlight: pricing.Money(u.Held),
+		ResetsAt: u.BudgetResetsAt}
+	if u.Budget > 0 {
+		budget, left := pricing.Money(u.Budget), pricing.Money(u.BudgetRemaining)
+		v.Spend.Budget, v.Spend.Remaining = &budget, &left
 	}
 	if p.Interval > 0 {
 		v.Bucket = &bucketView{Burst: u.BucketLimit, Remaining: u.BucketRemaining,

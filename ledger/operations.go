@@ -12,6 +12,7 @@ const (
 	OutcomeUpstreamError = "upstream_error" // the upstream answered 5xx or could not be reached
 	OutcomeDeniedRate    = "denied_rate"    // the token bucket was empty
 	OutcomeDeniedQuota   = "denied_quota"   // the daily operations were used up
+	OutcomeDeniedBudget  = "denied_budget"  // the call could overrun the monthly budget
 	OutcomeUnauthorized  = "unauthorized"   // missing, unknown or revoked key
 	OutcomeSuspended     = "suspended"      // the tenant is suspended
 	OutcomeBadRequest    = "bad_request"    // the body was refused before admission (malformed, too large)
@@ -31,7 +32,41 @@ type Operation struct {
 	Counted  bool   // counted against the tenant's daily operations, on QuotaDay
 	QuotaDay time.Time
 	Latency  time.Duration
+	TTFB     time.Duration // until the first byte of the answer went to the client
+
+	Model    string
+	Provider string // openai, anthropic
+	Stream   bool
+	Usage    Usage
+	Price    Price
+	Cost     int64 // nano-units of the currency: the sum of the rounded cost of each kind of token
 }
+
+// Usage is what a call consumed.
+type Usage struct {
+	InputTokens      int64 // all input tokens, cached and cache writes included
+	CachedTokens     int64
+	CacheWriteTokens int64
+	OutputTokens     int64 // reasoning included
+	ReasoningTokens  int64
+	Source           string // reported (by the provider), estimated (from what streamed), or "" (none)
+	Interrupted      bool   // the answer ended early: the client left or the upstream cut it
+}
+
+// Price is the unit prices a record was costed with, in micro-units per 1M tokens.
+type Price struct {
+	Input, Output, Cached, CacheWrite int64
+	Version                           string // the price table's version: builtin:<date> or config
+	Unpriced                          bool   // the model had no price; Cost follows the unpriced policy
+}
+
+// billable reports whether the record is a call that reached the upstream, as opposed to a refusal.
+func (op *Operation) billable() bool {
+	return op.TenantID != "" && (op.Outcome == OutcomeOK || op.Outcome == OutcomeUpstreamError)
+}
+
+// Month is the UTC calendar month of t as stored in monthly_usage and invoices.
+func Month(t time.Time) string { return t.UTC().Format("2006-01") }
 
 // Day is the UTC calendar day of t as stored in daily_usage.
 func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
@@ -102,7 +137,9 @@ func (s *Store) OperationCount(ctx context.Context, tenantID, outcome string) (i
 
 // Operations lists a tenant's most recent operation records, newest first.
 func (s *Store) Operations(ctx context.Context, tenantID string, limit int) ([]Operation, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, tenant_id, key_id, at, op_type, method, path, status, outcome, counted, latency_us
+	rows, err := s.r.QueryContext(ctx, `SELECT id, tenant_id, key_id, at, op_type, method, path, status, outcome, counted, latency_us,
+		ttfb_us, model, provider, stream, input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
+		usage_source, interrupted, unpriced, price_input, price_output, price_cached, price_cache_write, price_version, cost
 		FROM operations WHERE tenant_id = ? ORDER BY at DESC, seq DESC LIMIT ?`, tenantID, limit)
 	if err != nil {
 		return nil, err
@@ -111,12 +148,16 @@ func (s *Store) Operations(ctx context.Context, tenantID string, limit int) ([]O
 	var list []Operation
 	for rows.Next() {
 		var op Operation
-		var at, latency int64
+		var at, latency, ttfb int64
+		u, p := &op.Usage, &op.Price
 		if err := rows.Scan(&op.ID, &op.TenantID, &op.KeyID, &at, &op.Type, &op.Method, &op.Path, &op.Status,
-			&op.Outcome, &op.Counted, &latency); err != nil {
+			&op.Outcome, &op.Counted, &latency, &ttfb, &op.Model, &op.Provider, &op.Stream, &u.InputTokens, &u.CachedTokens,
+			&u.CacheWriteTokens, &u.OutputTokens, &u.ReasoningTokens, &u.Source, &u.Interrupted, &p.Unpriced, &p.Input,
+			&p.Output, &p.Cached, &p.CacheWrite, &p.Version, &op.Cost); err != nil {
 			return nil, err
 		}
 		op.At, op.Latency = time.Unix(0, at).UTC(), time.Duration(latency)*time.Microsecond
+		op.TTFB = time.Duration(ttfb) * time.Microsecond
 		list = append(list, op)
 	}
 	return list, rows.Err()

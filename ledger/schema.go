@@ -49,6 +49,54 @@ var migrations = []string{
 		operations INTEGER NOT NULL,
 		PRIMARY KEY (tenant_id, day)
 	) STRICT, WITHOUT ROWID;`,
+
+	// 2: metering and billing. Each record keeps its tokens, the unit prices used and its cost; monthly_usage
+	// is kept in the same transaction as the records, so billing never disagrees with them; invoices are
+	// snapshots, written once.
+	`ALTER TABLE operations ADD COLUMN model TEXT NOT NULL DEFAULT '';
+	ALTER TABLE operations ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+	ALTER TABLE operations ADD COLUMN stream INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN usage_source TEXT NOT NULL DEFAULT '';
+	ALTER TABLE operations ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN price_input INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN price_output INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN price_cached INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN price_cache_write INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN price_version TEXT NOT NULL DEFAULT '';
+	ALTER TABLE operations ADD COLUMN cost INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE operations ADD COLUMN ttfb_us INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE monthly_usage (
+		tenant_id          TEXT NOT NULL,
+		month              TEXT NOT NULL,
+		op_type            TEXT NOT NULL,
+		model              TEXT NOT NULL,
+		operations         INTEGER NOT NULL,
+		input_tokens       INTEGER NOT NULL,
+		cached_tokens      INTEGER NOT NULL,
+		cache_write_tokens INTEGER NOT NULL,
+		output_tokens      INTEGER NOT NULL,
+		reasoning_tokens   INTEGER NOT NULL,
+		cost               INTEGER NOT NULL,
+		PRIMARY KEY (tenant_id, month, op_type, model)
+	) STRICT, WITHOUT ROWID;
+	CREATE TABLE invoices (
+		number     TEXT PRIMARY KEY,
+		series     TEXT NOT NULL, -- prefix-YYYYMM: numbers are gapless within a series
+		seq        INTEGER NOT NULL,
+		tenant_id  TEXT NOT NULL,
+		month      TEXT NOT NULL,
+		body       TEXT NOT NULL, -- the invoice as issued (JSON), never rebuilt
+		created_at INTEGER NOT NULL,
+		UNIQUE (tenant_id, month),
+		UNIQUE (series, seq)
+	) STRICT;
+	CREATE INDEX invoices_tenant ON invoices(tenant_id, month);`,
 }
 
 // SchemaVersion is the schema this build writes.

@@ -40,7 +40,7 @@ type Writer struct {
 	stopped  chan struct{}
 	failing  atomic.Pointer[error] // the last commit error while commits fail, nil when healthy
 
-	insertOp, addDaily *sql.Stmt
+	insertOp, addDaily, addMonthly *sql.Stmt
 }
 
 // item is a record to write or, with a nil op, a flush barrier; done, if set, receives the commit's result.
@@ -67,12 +67,24 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 	w.SetDurability(o.Sync, o.Interval)
 	var err error
 	if w.insertOp, err = s.w.Prepare(`INSERT INTO operations (id, tenant_id, key_id, at, op_type, method, path, status,
-		outcome, counted, latency_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
+		outcome, counted, latency_us, ttfb_us, model, provider, stream, input_tokens, cached_tokens, cache_write_tokens,
+		output_tokens, reasoning_tokens, usage_source, interrupted, unpriced, price_input, price_output, price_cached,
+		price_cache_write, price_version, cost)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
 		return nil, fmt.Errorf("preparing operation insert: %w", err)
 	}
 	if w.addDaily, err = s.w.Prepare(`INSERT INTO daily_usage (tenant_id, day, operations) VALUES (?, ?, ?)
 		ON CONFLICT (tenant_id, day) DO UPDATE SET operations = operations + excluded.operations`); err != nil {
 		return nil, fmt.Errorf("preparing daily usage upsert: %w", err)
+	}
+	if w.addMonthly, err = s.w.Prepare(`INSERT INTO monthly_usage (tenant_id, month, op_type, model, operations, input_tokens,
+		cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, month, op_type, model) DO UPDATE SET operations = operations + excluded.operations,
+		input_tokens = input_tokens + excluded.input_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,
+		cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+		output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+		cost = cost + excluded.cost`); err != nil {
+		return nil, fmt.Errorf("preparing monthly usage upsert: %w", err)
 	}
 	go w.run()
 	return w, nil
@@ -150,7 +162,7 @@ func (w *Writer) Close() error {
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.stopped
-	err := errors.Join(w.insertOp.Close(), w.addDaily.Close())
+	err := errors.Join(w.insertOp.Close(), w.addDaily.Close(), w.addMonthly.Close())
 	if n := w.lost.Load(); n > 0 {
 		err = errors.Join(fmt.Errorf("%d operation records could not be committed: %w", n, w.Err()), err)
 	}
@@ -244,6 +256,25 @@ func (w *Writer) commitWithRetry(batch []item) error {
 
 type dayKey struct{ tenant, day string }
 
+type monthKey struct{ tenant, month, opType, model string }
+
+// monthTotals is one monthly_usage row's increment.
+type monthTotals struct {
+	operations                                         int64
+	input, cached, cacheWrite, output, reasoning, cost int64
+}
+
+func (m *monthTotals) add(op *Operation) {
+	u := &op.Usage
+	m.operations++
+	m.input += u.InputTokens
+	m.cached += u.CachedTokens
+	m.cacheWrite += u.CacheWriteTokens
+	m.output += u.OutputTokens
+	m.reasoning += u.ReasoningTokens
+	m.cost += op.Cost
+}
+
 func (w *Writer) commit(batch []item) error {
 	ctx := context.Background()
 	tx, err := w.store.w.BeginTx(ctx, nil)
@@ -251,33 +282,56 @@ func (w *Writer) commit(batch []item) error {
 		return err
 	}
 	defer tx.Rollback()
-	insert, add := tx.StmtContext(ctx, w.insertOp), tx.StmtContext(ctx, w.addDaily)
+	insert, add, addMonth := tx.StmtContext(ctx, w.insertOp), tx.StmtContext(ctx, w.addDaily), tx.StmtContext(ctx, w.addMonthly)
 	var counted map[dayKey]int64
+	var billed map[monthKey]*monthTotals
 	for _, it := range batch {
 		op := it.op
 		if op == nil {
 			continue
 		}
+		u, p := &op.Usage, &op.Price
 		res, err := insert.ExecContext(ctx, op.ID, op.TenantID, op.KeyID, op.At.UnixNano(), op.Type, op.Method, op.Path,
-			op.Status, op.Outcome, op.Counted, op.Latency.Microseconds())
+			op.Status, op.Outcome, op.Counted, op.Latency.Microseconds(), op.TTFB.Microseconds(), op.Model, op.Provider,
+			op.Stream, u.InputTokens, u.CachedTokens, u.CacheWriteTokens, u.OutputTokens, u.ReasoningTokens, u.Source,
+			u.Interrupted, p.Unpriced, p.Input, p.Output, p.Cached, p.CacheWrite, p.Version, op.Cost)
 		if err != nil {
 			return fmt.Errorf("inserting operation %s: %w", op.ID, err)
 		}
 		// A record already written (a retried batch) must not count twice.
-		if n, _ := res.RowsAffected(); n == 1 && op.Counted && op.TenantID != "" {
+		if n, _ := res.RowsAffected(); n != 1 {
+			continue
+		}
+		day := op.QuotaDay // the day (and month) the call was admitted on
+		if day.IsZero() {
+			day = op.At
+		}
+		if op.Counted && op.TenantID != "" {
 			if counted == nil {
 				counted = map[dayKey]int64{}
 			}
-			day := op.QuotaDay
-			if day.IsZero() {
-				day = op.At
-			}
 			counted[dayKey{op.TenantID, Day(day)}]++
+		}
+		if op.billable() {
+			if billed == nil {
+				billed = map[monthKey]*monthTotals{}
+			}
+			k := monthKey{op.TenantID, Month(day), op.Type, op.Model}
+			if billed[k] == nil {
+				billed[k] = new(monthTotals)
+			}
+			billed[k].add(op)
 		}
 	}
 	for k, n := range counted {
 		if _, err := add.ExecContext(ctx, k.tenant, k.day, n); err != nil {
 			return fmt.Errorf("adding daily usage: %w", err)
+		}
+	}
+	for k, m := range billed {
+		if _, err := addMonth.ExecContext(ctx, k.tenant, k.month, k.opType, k.model, m.operations, m.input, m.cached,
+			m.cacheWrite, m.output, m.reasoning, m.cost); err != nil {
+			return fmt.Errorf("adding monthly usage: %w", err)
 		}
 	}
 	return tx.Commit()

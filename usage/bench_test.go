@@ -1,0 +1,61 @@
+package usage
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// BenchmarkMeterJSON meters a typical chat completion JSON body, as one Write.
+func BenchmarkMeterJSON(b *testing.B) {
+	body, err := os.ReadFile("testdata/openai_chat.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m := NewMeter(OpenAIChat, false)
+		m.Write(body)
+		if m.Usage().Source != Reported {
+			b.Fatal("no usage")
+		}
+	}
+}
+
+// chatStream returns an OpenAI chat stream of n content chunks with include_usage, one event per
+// element, as an upstream writes and flushes them.
+func chatStream(n int) [][]byte {
+	const head = `data: {"id":"chatcmpl-C3f6XbAAq7gJqPV1EO0Cg0b2sSEid","object":"chat.completion.chunk","created":1754979457,` +
+		`"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_ff25b2783a","choices":[{"index":0,`
+	words := []string{" lorem", " ipsum", " dolor", " sit", " amet", ",", " consectetur", " adipiscing", " elit", "."}
+	events := [][]byte{[]byte(head + `"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"Ms2kW"}` + "\n\n")}
+	for i := range n {
+		events = append(events, fmt.Appendf(nil, head+`"delta":{"content":%q},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"0xEo"}`+"\n\n", words[i%len(words)]))
+	}
+	events = append(events,
+		[]byte(head+`"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null,"obfuscation":"Wb9L"}`+"\n\n"),
+		fmt.Appendf(nil, `data: {"id":"chatcmpl-C3f6XbAAq7gJqPV1EO0Cg0b2sSEid","object":"chat.completion.chunk","created":1754979457,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_ff25b2783a","choices":[],"usage":{"prompt_tokens":19,"completion_tokens":%d,"total_tokens":%d,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"obfuscation":"1J"}`+"\n\n", n, n+19),
+		[]byte("data: [DONE]\n\n"))
+	return events
+}
+
+// BenchmarkMeterSSE meters a 500-chunk chat stream, one Write per event.
+func BenchmarkMeterSSE(b *testing.B) {
+	events := chatStream(500)
+	var size int64
+	for _, e := range events {
+		size += int64(len(e))
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		m := NewMeter(OpenAIChat, true)
+		for _, e := range events {
+			m.Write(e)
+		}
+		if u := m.Usage(); u.OutputTokens != 500 || !u.Complete {
+			b.Fatalf("usage %+v", u)
+		}
+	}
+}
