@@ -48,6 +48,9 @@ type App struct {
 	// EstimateOutputTokens is the output a budget estimate assumes for a request without max tokens.
 	// Default: 4096.
 	EstimateOutputTokens int64 `json:"estimate_output_tokens,omitempty"`
+	// MetricsPerTenant adds caddy_ai_gateway_tenant_requests_total, labelled by tenant: one series per
+	// tenant and outcome, so only for a bounded number of tenants. Default: false.
+	MetricsPerTenant bool `json:"metrics_per_tenant,omitempty"`
 
 	shared   *shared
 	poolKey  string
@@ -163,6 +166,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.poolKey, a.shared = a.Database, val.(*shared)
+	if err := handlers.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
+	handlers.WatchWriter(a.shared.writer)
 	a.shared.writer.SetDurability(a.Durability == "sync", time.Duration(a.FlushInterval))
 	return a.syncStaticTenants(ctx)
 }
@@ -280,6 +287,9 @@ func (a *App) Plan(name string) (limits.Policy, bool) {
 
 // Prices implements handlers.Runtime.
 func (a *App) Prices() *pricing.Table { return a.prices }
+
+// PerTenantMetrics implements handlers.Runtime.
+func (a *App) PerTenantMetrics() bool { return a.MetricsPerTenant }
 
 // Billing implements handlers.Runtime.
 func (a *App) Billing() handlers.Billing { return a.billing }

@@ -38,6 +38,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		invoice_prefix <prefix>
 //		unpriced       allow | refuse
 //		estimate_output_tokens <n>
+//		metrics_per_tenant
 //		price <model or glob> [input <rate>] [output <rate>] [cached_input <rate>] [cache_write <rate>]
 //		durability     batch [<interval>] | sync
 //		default_plan   <name>
@@ -103,6 +104,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("key_cache_size: %q is not a positive integer", s)
 			}
 			a.KeyCacheSize = n
+		case "metrics_per_tenant":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.MetricsPerTenant = true
 		case "currency":
 			if !d.AllArgs(&a.Currency) {
 				return d.ArgErr()

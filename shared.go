@@ -57,7 +57,7 @@ func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, e
 		store.Close()
 		return nil, err
 	}
-	if s.writer, err = store.NewWriter(ledger.WriterOptions{Logger: logger.Named("ledger")}); err != nil {
+	if s.writer, err = store.NewWriter(ledger.WriterOptions{Logger: logger.Named("ledger"), OnCommit: handlers.ObserveCommit}); err != nil {
 		s.keys.Close()
 		store.Close()
 		return nil, err

@@ -76,7 +76,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("ai_gateway app is %T, which does not provide the gateway runtime", app)
 	}
 	g.rt = rt
-	return nil
+	return RegisterMetrics(ctx.GetMetricsRegistry())
 }
 
 // ServeHTTP admits, forwards and records one request.
@@ -97,6 +97,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 func (g *Gateway) record(r *http.Request, op *ledger.Operation, start time.Time) {
 	op.Latency = g.now().Sub(start)
 	op.ID = ledger.NewID("op_")
+	observe(op, op.Plan, g.rt.PerTenantMetrics())
+	logFields(r, op)
 	if err := g.rt.Writer().Record(context.WithoutCancel(r.Context()), op); err != nil {
 		if ce := g.logger.Check(zapcore.ErrorLevel, "recording operation"); ce != nil {
 			ce.Write(zap.String("operation", op.ID), zap.String("tenant", op.TenantID), zap.Error(err))
@@ -111,7 +113,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		op.TenantID, op.KeyID, op.Outcome = owner.TenantID, owner.KeyID, refused.outcome
 		return deny(w, op, refused)
 	}
-	op.TenantID, op.KeyID = owner.TenantID, owner.KeyID
+	op.TenantID, op.KeyID, op.Plan = owner.TenantID, owner.KeyID, owner.Plan
 	policy, ok := g.rt.Plan(owner.Plan)
 	if !ok {
 		g.logger.Error("tenant's plan is not configured", zap.String("tenant", owner.TenantID), zap.String("plan", owner.Plan))
@@ -124,6 +126,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		estimate = c.estimate(g.rt.Billing().EstimateOutputTokens)
 	}
 	res, d := g.rt.Limiter().AdmitSpend(owner.TenantID, policy, estimate)
+	metrics.admission.Observe(g.now().Sub(op.At).Seconds())
 	setRateLimitHeaders(w.Header(), d, policy)
 	switch d.Reason {
 	case limits.RateLimited:
@@ -143,11 +146,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		return deny(w, op, bad)
 	}
 
-	// The tenant's key is the gateway's business, never the provider's; plain bytes let the meter read them.
-	r.Header.Del("Authorization")
-	r.Header.Del("X-Api-Key")
+	// The client's compression passes through untouched; the meter reads gzip, deflate and zstd on the side,
+	// so only encodings it cannot read are taken out of the offer.
 	if c.format != usage.Unknown {
-		r.Header.Del("Accept-Encoding")
+		filterAcceptEncoding(r.Header)
 	}
 
 	rec := &recorder{ResponseWriter: w, format: c.format, start: op.At, now: g.now}
@@ -219,6 +221,10 @@ func (g *Gateway) authenticate(r *http.Request) (ledger.KeyOwner, *denial) {
 	if key == "" {
 		return ledger.KeyOwner{}, errNoKey
 	}
+	// The tenant's key is the gateway's business: never the provider's, and never in an access log line
+	// (Caddy redacts Authorization there, but not x-api-key).
+	r.Header.Del("Authorization")
+	r.Header.Del("X-Api-Key")
 	owner, found, err := g.rt.Keys().Lookup(r.Context(), HashKey(key))
 	if err != nil {
 		g.logger.Error("looking up API key", zap.Error(err))

@@ -22,11 +22,13 @@ type recorder struct {
 	status int
 	bytes  int64
 
-	format usage.Format
-	meter  *usage.Meter // made when the final status is written, for a body the meter can read
-	start  time.Time
-	now    func() time.Time
-	ttfb   time.Duration // until the first byte or flush reached the client
+	format  usage.Format
+	meter   *usage.Meter // made when the final status is written, for a body the meter can read
+	meterIn io.Writer    // the meter, or an inflater in front of it for a compressed body
+	inflate *inflater
+	start   time.Time
+	now     func() time.Time
+	ttfb    time.Duration // until the first byte or flush reached the client
 }
 
 func (r *recorder) WriteHeader(status int) {
@@ -37,18 +39,24 @@ func (r *recorder) WriteHeader(status int) {
 	r.ResponseWriter.WriteHeader(status)
 }
 
-// startMeter makes a meter for the answer's body, if it is one the meter reads: a JSON or event-stream body
-// in plain bytes. (The gateway asks the upstream for plain bytes; an upstream that compresses anyway is
-// estimated instead, from the request.)
+// startMeter makes a meter for the answer's body. The gateway asks the upstream for plain bytes; an upstream
+// that compresses anyway (gzip, deflate, zstd) is decompressed on the side. An encoding the meter cannot read
+// leaves the call to be estimated from the request.
 func (r *recorder) startMeter() {
 	if r.format == usage.Unknown || r.now == nil {
 		return
 	}
 	h := r.Header()
-	if enc := h.Get("Content-Encoding"); enc != "" && enc != "identity" {
+	enc := strings.ToLower(h.Get("Content-Encoding"))
+	if enc != "" && enc != "identity" && !canInflate(enc) {
 		return
 	}
 	r.meter = usage.NewMeter(r.format, strings.HasPrefix(h.Get("Content-Type"), "text/event-stream"))
+	r.meterIn = r.meter
+	if enc != "" && enc != "identity" {
+		r.inflate = newInflater(enc, r.meter)
+		r.meterIn = r.inflate
+	}
 }
 
 func (r *recorder) firstByte() {
@@ -64,8 +72,8 @@ func (r *recorder) Write(p []byte) (int, error) {
 	r.firstByte()
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
-	if r.meter != nil {
-		r.meter.Write(p[:n])
+	if r.meterIn != nil {
+		r.meterIn.Write(p[:n])
 	}
 	return n, err
 }
@@ -74,6 +82,10 @@ func (r *recorder) Write(p []byte) (int, error) {
 func (r *recorder) usage() usage.Usage {
 	if r.meter == nil {
 		return usage.Usage{}
+	}
+	if r.inflate != nil {
+		r.inflate.finish()
+		r.inflate = nil
 	}
 	return r.meter.Usage()
 }
@@ -84,8 +96,8 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 		r.WriteHeader(http.StatusOK)
 	}
 	r.firstByte()
-	if r.meter != nil {
-		src = io.TeeReader(src, r.meter)
+	if r.meterIn != nil {
+		src = io.TeeReader(src, r.meterIn)
 	}
 	var n int64
 	var err error

@@ -23,6 +23,8 @@ type Runtime interface {
 	Prices() *pricing.Table
 	// Billing is how calls are costed and invoiced.
 	Billing() Billing
+	// PerTenantMetrics adds the tenant_requests_total metric, labelled by tenant.
+	PerTenantMetrics() bool
 }
 
 // Billing is the app's billing configuration.

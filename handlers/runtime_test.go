@@ -55,6 +55,7 @@ func (rt *testRuntime) Limiter() *limits.Limiter { return rt.limiter }
 func (rt *testRuntime) Keys() *Directory         { return rt.keys }
 func (rt *testRuntime) DefaultPlanName() string  { return "open" }
 func (rt *testRuntime) Prices() *pricing.Table   { return pricing.Builtin() }
+func (rt *testRuntime) PerTenantMetrics() bool   { return false }
 func (rt *testRuntime) Billing() Billing {
 	return Billing{Currency: "USD", TaxRate: 100000, InvoicePrefix: "TEST", EstimateOutputTokens: 4096}
 }
@@ -78,5 +79,6 @@ func (rt *testRuntime) tenant(tb testing.TB, id, plan string) string {
 }
 
 func newTestGateway(rt Runtime) *Gateway {
+	initMetrics()
 	return &Gateway{Provider: "auto", MaxRequestBody: defaultMaxRequestBody, rt: rt, logger: zap.NewNop(), now: time.Now}
 }

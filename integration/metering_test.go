@@ -2,14 +2,17 @@ package integration
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -497,5 +500,48 @@ func TestSelfServiceBilling(t *testing.T) {
 	}
 	if r := g.call(key, "/v1/gateway/billing?month=nope", ""); r.status != 400 {
 		t.Fatalf("bad month: %d", r.status)
+	}
+}
+
+// TestCompressedUpstreamIsMetered: a compressed answer does not blind the meter, and the client gets the
+// compressed bytes as sent.
+func TestCompressedUpstreamIsMetered(t *testing.T) {
+	const answer = `{"id":"x","object":"chat.completion","model":"test-model","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`
+	var sawAcceptEncoding atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawAcceptEncoding.Store(r.Header.Get("Accept-Encoding"))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		zw.Write([]byte(answer))
+		zw.Close()
+	}))
+	defer up.Close()
+	cfg := strings.Replace(billingBase, "reverse_proxy 127.0.0.1:{MOCK}", "reverse_proxy "+strings.TrimPrefix(up.URL, "http://"), 1)
+	g := start(t, cfg, "{HANDLER}", "")
+	key := g.tenantWithKey("acme", "open")
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:"+g.vars["{GATEWAY}"]+"/v1/chat/completions",
+		strings.NewReader(`{"model":"test-model","messages":[{"role":"user","content":"hello"}]}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Accept-Encoding", "br, gzip")
+	resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("the client should get the gzip body: %v %v", err, resp.Header)
+	}
+	got, _ := io.ReadAll(zr)
+	resp.Body.Close()
+	if string(got) != answer {
+		t.Fatalf("body changed: %s", got)
+	}
+	if s, _ := sawAcceptEncoding.Load().(string); s != "gzip" {
+		t.Errorf("the upstream was offered %q; want gzip (br is dropped: the meter cannot read it)", s)
+	}
+	op := g.lastOp("acme")
+	if op.Usage.Source != "reported" || op.Usage.InputTokens != 7 || op.Usage.OutputTokens != 3 || op.Cost != 7*1000+3*2000 {
+		t.Fatalf("usage %+v cost %d", op.Usage, op.Cost)
 	}
 }

@@ -34,6 +34,7 @@ type Operation struct {
 	Latency  time.Duration
 	TTFB     time.Duration // until the first byte of the answer went to the client
 
+	Plan     string // the tenant's plan at the time (for metrics; not stored)
 	Model    string
 	Provider string // openai, anthropic
 	Stream   bool

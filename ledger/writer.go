@@ -22,6 +22,8 @@ type WriterOptions struct {
 	QueueSize int           // records waiting to be written before Record blocks (backpressure); default 16384
 	MaxBatch  int           // records per transaction at most; default 2048
 	Logger    *zap.Logger
+	// OnCommit, if set, is called after every commit attempt with its records, duration and error (metrics).
+	OnCommit func(records int, d time.Duration, err error)
 }
 
 // Writer is the ledger's single batched writer: records are queued by the request path and committed many per
@@ -37,6 +39,7 @@ type Writer struct {
 	interval atomic.Int64
 	maxBatch int
 	log      *zap.Logger
+	onCommit func(int, time.Duration, error)
 	stopped  chan struct{}
 	failing  atomic.Pointer[error] // the last commit error while commits fail, nil when healthy
 
@@ -63,7 +66,8 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	w := &Writer{store: s, queue: make(chan item, o.QueueSize), maxBatch: o.MaxBatch, log: o.Logger, stopped: make(chan struct{})}
+	w := &Writer{store: s, queue: make(chan item, o.QueueSize), maxBatch: o.MaxBatch, log: o.Logger, onCommit: o.OnCommit,
+		stopped: make(chan struct{})}
 	w.SetDurability(o.Sync, o.Interval)
 	var err error
 	if w.insertOp, err = s.w.Prepare(`INSERT INTO operations (id, tenant_id, key_id, at, op_type, method, path, status,
@@ -228,7 +232,11 @@ func (w *Writer) run() {
 func (w *Writer) commitWithRetry(batch []item) error {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		started := time.Now()
 		err := w.commit(batch)
+		if w.onCommit != nil {
+			w.onCommit(len(batch), time.Since(started), err)
+		}
 		if err == nil {
 			if w.failing.Load() != nil {
 				w.failing.Store(nil)
