@@ -4,9 +4,9 @@
 //
 // It builds Caddy with Helix (cmd/caddy), starts three processes — an ai_mock upstream, a plain reverse_proxy
 // to it, and ai_gateway + reverse_proxy to it with many tenants' keys in rotation — and runs interleaved rounds
-// (plain, gateway, plain, gateway...) at each connection count, for JSON and SSE answers. It prints requests/s,
-// p50 and p99 latency, CPU per request and peak memory of each proxy, and the gateway/plain ratios, as medians
-// over the rounds.
+// (plain, gateway, gateway with metering off, ...) at each connection count, for JSON and SSE answers. It
+// prints requests/s, p50 and p99 latency, CPU per request and peak memory of each proxy, and the ratios, as
+// medians over the rounds. (The metering-off site shares the gateway's process, so its CPU is not shown.)
 package main
 
 import (
@@ -30,6 +30,7 @@ const (
 	upstreamAddr = "127.0.0.1:9180"
 	plainAddr    = "127.0.0.1:9181"
 	gatewayAddr  = "127.0.0.1:9182"
+	noMeterAddr  = "127.0.0.1:9183" // the same gateway with metering off
 	transport    = `transport http {
 			keepalive 90s
 			keepalive_idle_conns 1024
@@ -81,7 +82,15 @@ http://%s {
 		%s
 	}
 }
-`, filepath.Join(dir, "helix.db"), gatewayAddr, upstreamAddr, transport), "127.0.0.1:9192")
+http://%s {
+	ai_gateway {
+		metering off
+	}
+	reverse_proxy %s {
+		%s
+	}
+}
+`, filepath.Join(dir, "helix.db"), gatewayAddr, upstreamAddr, transport, noMeterAddr, upstreamAddr, transport), "127.0.0.1:9192")
 	check(err)
 	defer gw.stop()
 
@@ -110,17 +119,21 @@ http://%s {
 				if results[k] == nil {
 					results[k] = map[string][]sample{}
 				}
-				order := []string{"plain", "gateway"}
+				order := []string{"plain", "gateway", "nometer"}
 				if r%2 == 1 {
-					order = []string{"gateway", "plain"}
+					order = []string{"nometer", "gateway", "plain"}
 				}
 				for _, side := range order {
 					l := load{body: bodies[kind], conns: c, dur: *dur}
 					proc := plain
 					l.url = "http://" + plainAddr + "/v1/chat/completions"
-					if side == "gateway" {
+					switch side {
+					case "gateway":
 						proc, l.keys = gw, keys
 						l.url = "http://" + gatewayAddr + "/v1/chat/completions"
+					case "nometer":
+						proc, l.keys = gw, keys
+						l.url = "http://" + noMeterAddr + "/v1/chat/completions"
 					}
 					cpu0 := proc.cpu()
 					res := l.run()
@@ -141,11 +154,11 @@ http://%s {
 
 	fmt.Printf("\n%d rounds of %s per side, interleaved; medians. Gateway: %d tenants' keys in rotation, unlimited plan.\n\n",
 		*rounds, *dur, len(keys))
-	fmt.Println("| answer | conns | plain req/s | gateway req/s | ratio | plain p50 / p99 ms | gateway p50 / p99 ms | added p99 ms | plain CPU µs/req | gateway CPU µs/req |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| answer | conns | plain req/s | gateway req/s | gateway/plain | metering off req/s | metering on/off | plain p50 / p99 ms | gateway p50 / p99 ms | added p99 ms | plain CPU µs/req | gateway CPU µs/req |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, kind := range strings.Split(*kinds, ",") {
 		for _, c := range conns {
-			p, g := results[key{kind, c}]["plain"], results[key{kind, c}]["gateway"]
+			p, g, n := results[key{kind, c}]["plain"], results[key{kind, c}]["gateway"], results[key{kind, c}]["nometer"]
 			med := func(s []sample, f func(sample) float64) float64 {
 				v := make([]float64, len(s))
 				for i := range s {
@@ -158,9 +171,9 @@ http://%s {
 			p50 := func(s sample) float64 { return ms(s.res.p50) }
 			p99 := func(s sample) float64 { return ms(s.res.p99) }
 			cpu := func(s sample) float64 { return float64(s.cpuPer) / 1e3 }
-			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f | %.3f / %.3f | %.3f / %.3f | %+.3f | %.1f | %.1f |\n",
-				kind, c, med(p, rps), med(g, rps), med(g, rps)/med(p, rps), med(p, p50), med(p, p99), med(g, p50), med(g, p99),
-				med(g, p99)-med(p, p99), med(p, cpu), med(g, cpu))
+			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f | %.0f | %.2f | %.3f / %.3f | %.3f / %.3f | %+.3f | %.1f | %.1f |\n",
+				kind, c, med(p, rps), med(g, rps), med(g, rps)/med(p, rps), med(n, rps), med(g, rps)/med(n, rps),
+				med(p, p50), med(p, p99), med(g, p50), med(g, p99), med(g, p99)-med(p, p99), med(p, cpu), med(g, cpu))
 		}
 	}
 	fmt.Printf("\nPeak RSS: plain %.1f MB, gateway %.1f MB (%d tenants), upstream %.1f MB\n",

@@ -26,6 +26,7 @@ func parseGatewayCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler,
 //		provider          openai|anthropic|auto
 //		max_request_body  <size>
 //		stream_usage      on|off
+//		metering          on|off
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -55,15 +56,20 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_request_body: %q is not a size like 16MiB", d.Val())
 			}
 			g.MaxRequestBody = int64(size)
-		case "stream_usage":
+		case "stream_usage", "metering":
+			opt := d.Val()
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
 			on := d.Val() == "on"
 			if !on && d.Val() != "off" {
-				return d.Errf("stream_usage %q: want on or off", d.Val())
+				return d.Errf("%s %q: want on or off", opt, d.Val())
 			}
-			g.StreamUsage = &on
+			if opt == "metering" {
+				g.Metering = &on
+			} else {
+				g.StreamUsage = &on
+			}
 		default:
 			return d.Errf("unrecognized ai_gateway option %q", d.Val())
 		}

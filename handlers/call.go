@@ -27,7 +27,7 @@ type call struct {
 // returned as a denial, to be answered after admission.
 func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 	c := call{format: usage.FormatFor(r.URL.Path, g.Provider)}
-	if opType == OpOther {
+	if opType == OpOther || g.Metering != nil && !*g.Metering {
 		c.format = usage.Unknown
 	}
 	if r.Body == nil || r.Body == http.NoBody {
@@ -56,6 +56,10 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 	if r.Method == http.MethodPost {
 		if !json.Valid(body) {
 			return c, errNotJSON
+		}
+		if c.format == usage.Unknown { // metering off
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			return c, nil
 		}
 		if c.req, err = usage.ParseRequest(c.format, body); err != nil {
 			return c, errNotObject

@@ -34,6 +34,9 @@ type Gateway struct {
 	// provider reports the stream's usage (in one extra chunk before [DONE]) instead of the gateway
 	// estimating it. Default: true.
 	StreamUsage *bool `json:"stream_usage,omitempty"`
+	// Metering reads usage from the answers to price the calls. Off, calls cost nothing and are not parsed:
+	// for sites that only need quotas, and for measuring what metering costs. Default: true.
+	Metering *bool `json:"metering,omitempty"`
 
 	rt     Runtime
 	logger *zap.Logger
