@@ -87,6 +87,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if strings.HasPrefix(r.URL.Path, selfServicePrefix) {
 		return g.serveSelf(w, r)
 	}
+	if err := g.rt.Writer().Err(); err != nil {
+		// Fail closed: a call that cannot be recorded cannot be billed or counted. The writer keeps retrying,
+		// and calls flow again the moment a commit succeeds.
+		metrics.unavailable.Inc()
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "server_error", "ledger_unavailable",
+			"The gateway cannot record calls right now (its database is failing); nothing was charged. Retry shortly.")
+		return nil
+	}
 	start := g.now()
 	op := &ledger.Operation{At: start.UTC(), Type: operationType(r.URL.Path), Method: r.Method, Path: r.URL.Path}
 	// Deferred, so that a call the client or the upstream abandons mid-stream (reverse_proxy then panics

@@ -19,18 +19,19 @@ import (
 // that they survive reloads. No label is unbounded: tenants appear only when the operator turns
 // metrics_per_tenant on.
 var metrics = struct {
-	once       sync.Once
-	requests   *prometheus.CounterVec // outcome, plan
-	perTenant  *prometheus.CounterVec // tenant, outcome (only with metrics_per_tenant)
-	tokens     *prometheus.CounterVec // kind
-	cost       prometheus.Counter
-	unpriced   prometheus.Counter
-	admission  prometheus.Histogram
-	flush      prometheus.Histogram
-	flushed    prometheus.Counter
-	flushFails prometheus.Counter
-	queueDepth prometheus.GaugeFunc
-	ledgerUp   prometheus.GaugeFunc
+	once        sync.Once
+	requests    *prometheus.CounterVec // outcome, plan
+	perTenant   *prometheus.CounterVec // tenant, outcome (only with metrics_per_tenant)
+	tokens      *prometheus.CounterVec // kind
+	cost        prometheus.Counter
+	unpriced    prometheus.Counter
+	unavailable prometheus.Counter
+	admission   prometheus.Histogram
+	flush       prometheus.Histogram
+	flushed     prometheus.Counter
+	flushFails  prometheus.Counter
+	queueDepth  prometheus.GaugeFunc
+	ledgerUp    prometheus.GaugeFunc
 }{}
 
 // current is the writer the queue-depth gauge reads; it changes only when the database does.
@@ -50,6 +51,8 @@ func initMetrics() {
 			Help: "Cost of metered calls in nano-units of the currency (billing uses the ledger's exact integers, not this)."})
 		metrics.unpriced = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "unpriced_calls_total",
 			Help: "Calls to models without a price, recorded at zero cost."})
+		metrics.unavailable = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "unavailable_total",
+			Help: "Requests refused with 503 ledger_unavailable while the ledger's commits failed."})
 		metrics.admission = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "admission_duration_seconds",
 			Help: "Time to authenticate and admit a request, body reading included.", Buckets: []float64{1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2}})
 		metrics.flush = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "ledger_flush_duration_seconds",
@@ -78,7 +81,7 @@ func initMetrics() {
 // RegisterMetrics registers the gateway's collectors with a config's registry; registering again is fine.
 func RegisterMetrics(reg *prometheus.Registry) error {
 	initMetrics()
-	for _, c := range []prometheus.Collector{metrics.requests, metrics.perTenant, metrics.tokens, metrics.cost, metrics.unpriced,
+	for _, c := range []prometheus.Collector{metrics.requests, metrics.perTenant, metrics.tokens, metrics.cost, metrics.unpriced, metrics.unavailable,
 		metrics.admission, metrics.flush, metrics.flushed, metrics.flushFails, metrics.queueDepth, metrics.ledgerUp} {
 		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err

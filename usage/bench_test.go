@@ -59,3 +59,59 @@ func BenchmarkMeterSSE(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMeterEmbeddings meters a 1.5 MB embeddings body in 32 KiB writes: the vectors are skipped
+// without being looked at.
+func BenchmarkMeterEmbeddings(b *testing.B) {
+	body := []byte(`{"object":"list","data":[`)
+	for i := range 100 {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = fmt.Appendf(body, `{"object":"embedding","index":%d,"embedding":[`, i)
+		for j := range 1536 {
+			if j > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, "-0.001234"...)
+		}
+		body = append(body, "]}"...)
+	}
+	body = append(body, `],"model":"text-embedding-3-small","usage":{"prompt_tokens":800,"total_tokens":800}}`...)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m := NewMeter(OpenAIEmbedding, false)
+		for p := body; len(p) > 0; {
+			n := min(len(p), 32<<10)
+			m.Write(p[:n])
+			p = p[n:]
+		}
+		if m.Usage().InputTokens != 800 {
+			b.Fatal("no usage")
+		}
+	}
+}
+
+var chatRequest = []byte(`{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},` +
+	`{"role":"user","content":"Say hello to the benchmark, and tell me about the weather in Paris today."}],"max_tokens":64,"stream":true}`)
+
+func BenchmarkParseRequest(b *testing.B) {
+	b.SetBytes(int64(len(chatRequest)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseRequest(OpenAIChat, chatRequest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWithStreamUsage(b *testing.B) {
+	b.SetBytes(int64(len(chatRequest)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, changed, err := WithStreamUsage(OpenAIChat, chatRequest); err != nil || !changed {
+			b.Fatal(err)
+		}
+	}
+}

@@ -7,12 +7,12 @@ import "strings"
 type Format uint8
 
 const (
-	Unknown           Format = iota
-	OpenAIChat               // POST /v1/chat/completions
-	OpenAICompletion         // POST /v1/completions (legacy text completions)
-	OpenAIEmbedding          // POST /v1/embeddings
-	OpenAIResponses          // POST /v1/responses
-	AnthropicMessages        // POST /v1/messages
+	Unknown           Format = iota // any other path: metered as whichever of the shapes below it turns out to be
+	OpenAIChat                      // POST /v1/chat/completions
+	OpenAICompletion                // POST /v1/completions (legacy text completions)
+	OpenAIEmbedding                 // POST /v1/embeddings
+	OpenAIResponses                 // POST /v1/responses
+	AnthropicMessages               // POST /v1/messages
 )
 
 var formatNames = [...]string{

@@ -59,8 +59,9 @@ type totals struct {
 }
 
 // Meter reads a response body as it streams through, and tells what the call cost. Write it every byte of
-// the body, in pieces of any size, then call Usage. A Meter is not safe for concurrent use; Usage may be
-// called at any time, and again.
+// the body as the client gets it, in pieces of any size, then call Usage. The bytes must be the decoded
+// body: a compressed one (Content-Encoding) meters as unreadable. A Meter is not safe for concurrent use;
+// Usage may be called at any time, and again.
 type Meter struct {
 	format Format
 	stream bool

@@ -145,6 +145,7 @@ func (c mockCall) check(t *testing.T, u *mock.Upstream, resp []byte, stream bool
 
 // TestMock meters the mock's answers, fresh.
 func TestMock(t *testing.T) {
+	t.Parallel()
 	u := newMock(t)
 	for _, c := range mockCalls {
 		t.Run(c.name, func(t *testing.T) {
@@ -157,6 +158,7 @@ func TestMock(t *testing.T) {
 // TestMockTranscripts meters the mock's answers as recorded in testdata/mock_*, so that a change in the
 // mock shows up as a diff of these files (go test ./usage -run TestMockTranscripts -update rewrites them).
 func TestMockTranscripts(t *testing.T) {
+	t.Parallel()
 	u := newMock(t)
 	for _, c := range mockCalls {
 		t.Run(c.name, func(t *testing.T) {

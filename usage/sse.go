@@ -68,6 +68,7 @@ var newline = []byte{'\n'}
 // sse meters p, a piece of an event stream.
 func (m *Meter) sse(p []byte) {
 	e := &m.events
+	eol := eolFinder{lf: -1}
 	for len(p) > 0 {
 		if e.afterCR {
 			e.afterCR = false
@@ -131,7 +132,7 @@ func (m *Meter) sse(p []byte) {
 			}
 			e.line = lineValue
 		case lineValue:
-			i := indexEOL(p)
+			i := eol.index(p)
 			v := p
 			if i >= 0 {
 				v = p[:i]
@@ -153,7 +154,7 @@ func (m *Meter) sse(p []byte) {
 			p = p[i+1:]
 			m.endLine()
 		case lineSkip:
-			i := indexEOL(p)
+			i := eol.index(p)
 			if i < 0 {
 				return
 			}
@@ -164,11 +165,25 @@ func (m *Meter) sse(p []byte) {
 	}
 }
 
-// indexEOL returns the index of the first \n or \r in p, or -1.
-func indexEOL(p []byte) int {
-	i := bytes.IndexByte(p, '\n')
-	q := p
-	if i >= 0 {
+// eolFinder finds line ends in the piece of stream one sse call meters. It remembers where the next \n
+// is, so that a stream whose lines end in \r is not searched to its next \n (maybe far, maybe absent)
+// once per line: each byte of a piece is searched at most twice.
+type eolFinder struct {
+	lf int // where the next \n is, counted back from the end of the piece; 0: none; -1: not searched
+}
+
+// index returns the index of the first \n or \r in p, or -1. p is the rest of the piece: each call's p
+// is a suffix of the last one's.
+func (f *eolFinder) index(p []byte) int {
+	if f.lf < 0 || f.lf > len(p) { // not searched yet, or that \n was consumed
+		f.lf = 0
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			f.lf = len(p) - i
+		}
+	}
+	i, q := -1, p
+	if f.lf > 0 {
+		i = len(p) - f.lf
 		q = p[:i]
 	}
 	if j := bytes.IndexByte(q, '\r'); j >= 0 {
