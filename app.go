@@ -14,6 +14,7 @@ import (
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/limits"
 	"github.com/helixgateway/caddy-ai-gateway/pricing"
+	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
 
 // App is the ai_gateway app: the gateway's configuration and the state every ai_gateway handler shares.
@@ -84,6 +85,9 @@ type Plan struct {
 	Burst int64 `json:"burst,omitempty"`
 	// MonthlyBudget is the most a tenant may spend per UTC month, in the currency. Default: none.
 	MonthlyBudget *pricing.Money `json:"monthly_budget,omitempty"`
+	// WarnAt is the percentage of the daily operations and of the monthly budget at which quota.warning and
+	// budget.warning fire (once per period). Default: 80.
+	WarnAt int64 `json:"warn_at,omitempty"`
 }
 
 // StaticTenant is a tenant declared in the config. The config wins: at every start or reload its plan is set
@@ -180,7 +184,13 @@ func (a *App) compilePlans() error {
 		if p == nil {
 			return fmt.Errorf("plan %q: empty", name)
 		}
-		pol := limits.Policy{DailyOperations: p.DailyOperations, Burst: p.Burst}
+		pol := limits.Policy{DailyOperations: p.DailyOperations, Burst: p.Burst, WarnPercent: p.WarnAt}
+		if pol.WarnPercent == 0 {
+			pol.WarnPercent = 80
+		}
+		if pol.WarnPercent < 0 || pol.WarnPercent > 100 {
+			return fmt.Errorf("plan %q: warn_at must be from 1%% to 100%%", name)
+		}
 		if p.MonthlyBudget != nil {
 			if *p.MonthlyBudget <= 0 {
 				return fmt.Errorf("plan %q: monthly_budget must be positive", name)
@@ -287,6 +297,9 @@ func (a *App) Plan(name string) (limits.Policy, bool) {
 
 // Prices implements handlers.Runtime.
 func (a *App) Prices() *pricing.Table { return a.prices }
+
+// Throttle implements handlers.Runtime.
+func (a *App) Throttle() *webhooks.Throttle { return a.shared.throttle }
 
 // PerTenantMetrics implements handlers.Runtime.
 func (a *App) PerTenantMetrics() bool { return a.MetricsPerTenant }

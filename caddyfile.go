@@ -48,6 +48,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			rate  <n>/<s|m|h|d>
 //			burst <n>
 //			monthly_budget <amount>
+//			warn_at <percent>
 //		}
 //		tenant <id> {
 //			name <display name>
@@ -249,6 +250,13 @@ func parsePlan(d *caddyfile.Dispenser) (*Plan, error) {
 				return d.Errf("burst: %q is not a positive integer", val)
 			}
 			p.Burst = n
+		case "warn_at":
+			pct, ok := strings.CutSuffix(val, "%")
+			n, err := strconv.ParseInt(pct, 10, 64)
+			if !ok || err != nil || n < 1 || n > 100 {
+				return d.Errf("warn_at: %q is not a percentage from 1%% to 100%%", val)
+			}
+			p.WarnAt = n
 		case "monthly_budget":
 			m, err := pricing.ParseMoney(val)
 			if err != nil || m <= 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/helixgateway/caddy-ai-gateway/handlers"
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/limits"
+	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
 
 // pool holds one shared state per database file. Caddy provisions a new config before it cleans up the old one,
@@ -20,12 +21,13 @@ var pool = caddy.NewUsagePool()
 
 // shared is the state that must outlive a config: one writer per database, and the counters that go with it.
 type shared struct {
-	store   *ledger.Store
-	writer  *ledger.Writer
-	limiter *limits.Limiter
-	keys    *handlers.Directory
-	stop    chan struct{}
-	stopped chan struct{}
+	store    *ledger.Store
+	writer   *ledger.Writer
+	limiter  *limits.Limiter
+	keys     *handlers.Directory
+	throttle *webhooks.Throttle
+	stop     chan struct{}
+	stopped  chan struct{}
 }
 
 func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, error) {
@@ -33,7 +35,7 @@ func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, e
 	if err != nil {
 		return nil, err
 	}
-	s := &shared{store: store, limiter: limits.New(nil), stop: make(chan struct{}), stopped: make(chan struct{})}
+	s := &shared{store: store, limiter: limits.New(nil), throttle: webhooks.NewThrottle(), stop: make(chan struct{}), stopped: make(chan struct{})}
 	// A restart must never hand out a fresh quota: today's counts come back from the ledger.
 	now := time.Now().UTC()
 	usage, err := store.DailyUsage(context.Background(), now)

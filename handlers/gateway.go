@@ -138,7 +138,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		estimate = c.estimate(g.rt.Billing().EstimateOutputTokens)
 	}
 	res, d := g.rt.Limiter().AdmitSpend(owner.TenantID, policy, estimate)
-	metrics.admission.Observe(g.now().Sub(op.At).Seconds())
+	now := g.now()
+	metrics.admission.Observe(now.Sub(op.At).Seconds())
+	admissionNotices(op, g.rt.Throttle(), d, policy, now)
 	setRateLimitHeaders(w.Header(), d, policy)
 	switch d.Reason {
 	case limits.RateLimited:
@@ -168,11 +170,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	settled := false
 	defer func() {
 		if !settled { // next panicked: the client or the upstream went away mid-answer
-			g.settle(op, c, rec, res, errAborted)
+			g.settle(op, c, rec, res, policy, errAborted)
 		}
 	}()
 	err := next.ServeHTTP(rec, r)
-	g.settle(op, c, rec, res, err)
+	g.settle(op, c, rec, res, policy, err)
 	settled = true
 	return err
 }
@@ -183,7 +185,7 @@ var errAborted = errors.New("answer aborted")
 // settle ends an admitted call: the status the client got, whether the operation counts (the upstream
 // answered below 500; a 5xx or a failed connection gives it back), its usage and cost from the meter, and
 // the limiter's reservation.
-func (g *Gateway) settle(op *ledger.Operation, c call, rec *recorder, res limits.Reservation, err error) {
+func (g *Gateway) settle(op *ledger.Operation, c call, rec *recorder, res limits.Reservation, p limits.Policy, err error) {
 	status := rec.status
 	if status == 0 {
 		var he caddyhttp.HandlerError
@@ -203,6 +205,9 @@ func (g *Gateway) settle(op *ledger.Operation, c call, rec *recorder, res limits
 		c.settle(op, rec.usage(), status, providerOf(c.format))
 	}
 	g.rt.Limiter().SettleSpend(res, op.Counted, op.Cost)
+	if p.MonthlyBudget > 0 && op.Cost > 0 {
+		budgetNotice(op, g.rt.Throttle(), g.rt.Limiter().Usage(op.TenantID, p), p, g.now())
+	}
 	if op.Counted {
 		op.Outcome = ledger.OutcomeOK
 	} else {

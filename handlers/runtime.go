@@ -6,6 +6,7 @@ import (
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/limits"
 	"github.com/helixgateway/caddy-ai-gateway/pricing"
+	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
 
 // Runtime is what the ai_gateway app provides to the handlers: state that outlives config reloads (the ledger,
@@ -25,6 +26,8 @@ type Runtime interface {
 	Billing() Billing
 	// PerTenantMetrics adds the tenant_requests_total metric, labelled by tenant.
 	PerTenantMetrics() bool
+	// Throttle decides which warning and exceeded events fire (once per tenant and period).
+	Throttle() *webhooks.Throttle
 }
 
 // Billing is the app's billing configuration.

@@ -11,15 +11,17 @@ import (
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/limits"
 	"github.com/helixgateway/caddy-ai-gateway/pricing"
+	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
 
 // testRuntime is a Runtime over a real ledger in a temporary directory.
 type testRuntime struct {
-	store   *ledger.Store
-	writer  *ledger.Writer
-	limiter *limits.Limiter
-	keys    *Directory
-	plans   map[string]limits.Policy
+	store    *ledger.Store
+	writer   *ledger.Writer
+	limiter  *limits.Limiter
+	keys     *Directory
+	plans    map[string]limits.Policy
+	throttle *webhooks.Throttle
 }
 
 func newTestRuntime(tb testing.TB) *testRuntime {
@@ -36,7 +38,7 @@ func newTestRuntime(tb testing.TB) *testRuntime {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rt := &testRuntime{store: store, writer: w, limiter: limits.New(nil), keys: keys, plans: map[string]limits.Policy{
+	rt := &testRuntime{store: store, writer: w, limiter: limits.New(nil), keys: keys, throttle: webhooks.NewThrottle(), plans: map[string]limits.Policy{
 		"open":  {DailyOperations: limits.Unlimited},
 		"small": {DailyOperations: 5, Interval: time.Millisecond, Burst: 1000},
 		"busy":  {DailyOperations: 1 << 40, Interval: time.Nanosecond, Burst: 1 << 30},

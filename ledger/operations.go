@@ -41,6 +41,16 @@ type Operation struct {
 	Usage    Usage
 	Price    Price
 	Cost     int64 // nano-units of the currency: the sum of the rounded cost of each kind of token
+
+	// Notices are the webhook events the request caused besides operation.completed/failed (quota, rate
+	// limit, budget); the writer turns them into events and deliveries in the record's transaction.
+	Notices []Notice
+}
+
+// Notice is a webhook event to be: its type and data (tenant_id is added).
+type Notice struct {
+	Type string
+	Data map[string]any
 }
 
 // Usage is what a call consumed.

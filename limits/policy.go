@@ -17,6 +17,9 @@ type Policy struct {
 	// MonthlyBudget is the most a tenant may spend per UTC calendar month, in the ledger's money unit
 	// (nano-units of the currency); 0 or negative: no budget.
 	MonthlyBudget int64
+	// WarnPercent is the share of the quota or budget at which the gateway sends its warning events. The
+	// limiter does not use it; it travels with the plan's limits.
+	WarnPercent int64
 }
 
 // quotaLimit is the daily limit, with every negative value read as Unlimited so that a stray
