@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -162,7 +163,7 @@ func TestOperationsRoundTripNewestFirst(t *testing.T) {
 			t.Errorf("[%d] At = %v, want %v in UTC", i, g.At, w.At)
 		}
 		g.At, w.At = time.Time{}, time.Time{}
-		if g != w {
+		if !reflect.DeepEqual(g, w) {
 			t.Errorf("[%d] = %+v\nwant %+v", i, g, w)
 		}
 	}
