@@ -52,6 +52,8 @@ type App struct {
 	// MetricsPerTenant adds caddy_ai_gateway_tenant_requests_total, labelled by tenant: one series per
 	// tenant and outcome, so only for a bounded number of tenants. Default: false.
 	MetricsPerTenant bool `json:"metrics_per_tenant,omitempty"`
+	// WebhookDelivery configures delivery of the tenants' webhooks. Default: see WebhookConfig.
+	WebhookDelivery *WebhookConfig `json:"webhooks,omitempty"`
 
 	shared   *shared
 	poolKey  string
@@ -59,6 +61,34 @@ type App struct {
 	prices   *pricing.Table
 	billing  handlers.Billing
 	logger   *zap.Logger
+}
+
+// WebhookConfig is how webhooks are delivered. It applies at start and at every reload (the dispatcher is
+// restarted when it changes; deliveries in flight then are tried again).
+type WebhookConfig struct {
+	// Timeout bounds one delivery attempt. Default: 15s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Schedule is the delay before each attempt, from the previous one (the first from the event); its length is
+	// the number of attempts, each delay varied by ±20%. Default: 0s 5s 5m 30m 2h 5h 10h 14h 20h 24h.
+	Schedule []caddy.Duration `json:"schedule,omitempty"`
+	// Workers is how many attempts run at once. Default: 16.
+	Workers int `json:"workers,omitempty"`
+	// PerEndpoint is how many attempts run at once to one healthy endpoint. Default: 4.
+	PerEndpoint int `json:"per_endpoint,omitempty"`
+	// DisableAfter disables an endpoint whose attempts have all failed for this long. Default: 120h (5 days).
+	DisableAfter caddy.Duration `json:"disable_after,omitempty"`
+	// AllowPrivateTargets lets endpoints be on loopback, private, link-local and CGNAT addresses (refused by
+	// default, so that tenants cannot make the gateway call into its own network). Default: false.
+	AllowPrivateTargets bool `json:"allow_private_targets,omitempty"`
+}
+
+func (c *WebhookConfig) options() webhooks.Options {
+	o := webhooks.Options{Timeout: time.Duration(c.Timeout), Workers: c.Workers, PerEndpoint: c.PerEndpoint,
+		DisableAfter: time.Duration(c.DisableAfter), AllowPrivateTargets: c.AllowPrivateTargets}
+	for _, d := range c.Schedule {
+		o.Schedule = append(o.Schedule, time.Duration(d))
+	}
+	return o
 }
 
 // PriceLine is a price per 1M tokens for a model or a glob of models (* and ?).
@@ -170,6 +200,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.poolKey, a.shared = a.Database, val.(*shared)
+	if a.WebhookDelivery == nil {
+		a.WebhookDelivery = new(WebhookConfig)
+	}
+	if err := a.shared.startDispatcher(a.WebhookDelivery.options(), a.logger.Named("webhooks")); err != nil {
+		return err
+	}
 	if err := handlers.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
@@ -297,6 +333,17 @@ func (a *App) Plan(name string) (limits.Policy, bool) {
 
 // Prices implements handlers.Runtime.
 func (a *App) Prices() *pricing.Table { return a.prices }
+
+// Webhooks implements handlers.Runtime.
+func (a *App) Webhooks() *ledger.WebhookStore { return a.shared.store.Webhooks() }
+
+// Dispatcher implements handlers.Runtime.
+func (a *App) Dispatcher() *webhooks.Dispatcher { return a.shared.dispatcher.Load() }
+
+// WebhookGuard implements handlers.Runtime.
+func (a *App) WebhookGuard() *webhooks.Guard {
+	return &webhooks.Guard{AllowPrivate: a.WebhookDelivery.AllowPrivateTargets}
+}
 
 // Throttle implements handlers.Runtime.
 func (a *App) Throttle() *webhooks.Throttle { return a.shared.throttle }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/pricing"
+	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
 
 var invoicePrefixPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,16}$`)
@@ -39,6 +40,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		unpriced       allow | refuse
 //		estimate_output_tokens <n>
 //		metrics_per_tenant
+//		webhooks {
+//			timeout       <duration>
+//			schedule      <duration>...
+//			workers       <n>
+//			per_endpoint  <n>
+//			disable_after <duration>
+//			allow_private_targets
+//		}
 //		price <model or glob> [input <rate>] [output <rate>] [cached_input <rate>] [cache_write <rate>]
 //		durability     batch [<interval>] | sync
 //		default_plan   <name>
@@ -105,6 +114,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("key_cache_size: %q is not a positive integer", s)
 			}
 			a.KeyCacheSize = n
+		case "webhooks":
+			c, err := parseWebhooks(d)
+			if err != nil {
+				return err
+			}
+			a.WebhookDelivery = c
 		case "metrics_per_tenant":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -319,3 +334,66 @@ func parseTenant(d *caddyfile.Dispenser, t *StaticTenant) error {
 
 // Interface guards
 var _ caddyfile.Unmarshaler = (*App)(nil)
+
+func parseWebhooks(d *caddyfile.Dispenser) (*WebhookConfig, error) {
+	c := new(WebhookConfig)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		args := d.RemainingArgs()
+		one := func() (string, error) {
+			if len(args) != 1 {
+				return "", d.Errf("%s takes one value", opt)
+			}
+			return args[0], nil
+		}
+		switch opt {
+		case "timeout", "disable_after":
+			v, err := one()
+			if err != nil {
+				return nil, err
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("%s: %q is not a positive duration", opt, v)
+			}
+			if opt == "timeout" {
+				c.Timeout = caddy.Duration(dur)
+			} else {
+				c.DisableAfter = caddy.Duration(dur)
+			}
+		case "schedule":
+			sched, err := webhooks.ParseSchedule(args)
+			if err != nil {
+				return nil, d.Errf("%v", err)
+			}
+			for _, s := range sched {
+				c.Schedule = append(c.Schedule, caddy.Duration(s))
+			}
+		case "workers", "per_endpoint":
+			v, err := one()
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1024 {
+				return nil, d.Errf("%s: %q is not a number from 1 to 1024", opt, v)
+			}
+			if opt == "workers" {
+				c.Workers = n
+			} else {
+				c.PerEndpoint = n
+			}
+		case "allow_private_targets":
+			if len(args) != 0 {
+				return nil, d.ArgErr()
+			}
+			c.AllowPrivateTargets = true
+		default:
+			return nil, d.Errf("unrecognized webhooks option %q", opt)
+		}
+	}
+	return c, nil
+}

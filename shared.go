@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -27,7 +30,11 @@ type shared struct {
 	keys     *handlers.Directory
 	throttle *webhooks.Throttle
 	stop     chan struct{}
-	stopped  chan struct{}
+
+	dispatcherMu   sync.Mutex // held while (re)starting and stopping the dispatcher
+	dispatcher     atomic.Pointer[webhooks.Dispatcher]
+	dispatcherOpts webhooks.Options
+	stopped        chan struct{}
 }
 
 func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, error) {
@@ -59,6 +66,7 @@ func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, e
 		store.Close()
 		return nil, err
 	}
+	store.OnDeliveries(s.notify)
 	if s.writer, err = store.NewWriter(ledger.WriterOptions{Logger: logger.Named("ledger"), OnCommit: handlers.ObserveCommit}); err != nil {
 		s.keys.Close()
 		store.Close()
@@ -84,10 +92,51 @@ func (s *shared) evictIdle(every time.Duration) {
 	}
 }
 
+// notify hands committed webhook deliveries to the dispatcher.
+func (s *shared) notify(ds []webhooks.Delivery) {
+	if d := s.dispatcher.Load(); d != nil {
+		d.Notify(ds...)
+	}
+}
+
+// startDispatcher starts the webhook dispatcher, or restarts it when a reload changed its options. One runs at a
+// time: two on the same store would deliver twice. A restart leaves nothing behind: pending deliveries are in
+// the store, and the new dispatcher schedules them at its start.
+func (s *shared) startDispatcher(o webhooks.Options, logger *zap.Logger) error {
+	s.dispatcherMu.Lock()
+	defer s.dispatcherMu.Unlock()
+	if old := s.dispatcher.Load(); old != nil {
+		if reflect.DeepEqual(o, s.dispatcherOpts) {
+			return nil
+		}
+		s.dispatcher.Store(nil)
+		s.stopDispatcher(old)
+	}
+	s.dispatcherOpts = o
+	o.Logger = logger
+	d := webhooks.NewDispatcher(s.store.Webhooks(), o)
+	if err := d.Start(context.Background()); err != nil {
+		return fmt.Errorf("starting webhook dispatcher: %w", err)
+	}
+	s.dispatcher.Store(d)
+	return nil
+}
+
+func (s *shared) stopDispatcher(d *webhooks.Dispatcher) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.Stop(ctx)
+}
+
 // Destruct commits every queued record and closes the database; the pool calls it when the last config lets go.
 func (s *shared) Destruct() error {
 	close(s.stop)
 	<-s.stopped
+	s.dispatcherMu.Lock()
+	if d := s.dispatcher.Swap(nil); d != nil {
+		s.stopDispatcher(d)
+	}
+	s.dispatcherMu.Unlock()
 	err := s.writer.Close()
 	s.keys.Close()
 	return errors.Join(err, s.store.Close())

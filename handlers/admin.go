@@ -61,6 +61,18 @@ func (a AdminAPI) Routes() []caddy.AdminRoute {
 	route("POST /ai_gateway/tenants/{id}/invoices", createInvoice)
 	route("GET /ai_gateway/tenants/{id}/invoices", listInvoices)
 	route("GET /ai_gateway/invoices/{number}", getInvoice)
+	route("POST /ai_gateway/tenants/{id}/webhooks", adminCreateEndpoint)
+	route("GET /ai_gateway/tenants/{id}/webhooks", adminListEndpoints)
+	route("DELETE /ai_gateway/webhooks/{id}", adminDeleteEndpoint)
+	route("POST /ai_gateway/webhooks/{id}/test", testEndpoint)
+	route("POST /ai_gateway/webhooks/{id}/rotate", rotateSecret)
+	route("POST /ai_gateway/webhooks/{id}/enable", enableEndpoint)
+	route("POST /ai_gateway/webhooks/{id}/resend", resendFailed)
+	route("GET /ai_gateway/webhooks/{id}/deliveries", adminDeliveries)
+	route("GET /ai_gateway/deliveries/{id}", getDelivery)
+	route("POST /ai_gateway/deliveries/{id}/retry", retryDelivery)
+	route("GET /ai_gateway/tenants/{id}/analytics", tenantAnalytics)
+	route("GET /ai_gateway/analytics", allAnalytics)
 	// The catch-all matches every method, so it decides between 405 (the path exists) and 404 itself.
 	mux.HandleFunc("/ai_gateway/", func(w http.ResponseWriter, r *http.Request) {
 		var allow []string

@@ -28,6 +28,12 @@ type Runtime interface {
 	PerTenantMetrics() bool
 	// Throttle decides which warning and exceeded events fire (once per tenant and period).
 	Throttle() *webhooks.Throttle
+	// Webhooks is the store of endpoints, events, deliveries and attempts.
+	Webhooks() *ledger.WebhookStore
+	// Dispatcher delivers webhooks (nil while it restarts).
+	Dispatcher() *webhooks.Dispatcher
+	// WebhookGuard checks endpoint URLs (allow_private_targets).
+	WebhookGuard() *webhooks.Guard
 }
 
 // Billing is the app's billing configuration.

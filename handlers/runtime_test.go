@@ -51,14 +51,17 @@ func newTestRuntime(tb testing.TB) *testRuntime {
 	return rt
 }
 
-func (rt *testRuntime) Ledger() *ledger.Store        { return rt.store }
-func (rt *testRuntime) Writer() *ledger.Writer       { return rt.writer }
-func (rt *testRuntime) Limiter() *limits.Limiter     { return rt.limiter }
-func (rt *testRuntime) Keys() *Directory             { return rt.keys }
-func (rt *testRuntime) DefaultPlanName() string      { return "open" }
-func (rt *testRuntime) Prices() *pricing.Table       { return pricing.Builtin() }
-func (rt *testRuntime) PerTenantMetrics() bool       { return false }
-func (rt *testRuntime) Throttle() *webhooks.Throttle { return rt.throttle }
+func (rt *testRuntime) Ledger() *ledger.Store            { return rt.store }
+func (rt *testRuntime) Writer() *ledger.Writer           { return rt.writer }
+func (rt *testRuntime) Limiter() *limits.Limiter         { return rt.limiter }
+func (rt *testRuntime) Keys() *Directory                 { return rt.keys }
+func (rt *testRuntime) DefaultPlanName() string          { return "open" }
+func (rt *testRuntime) Prices() *pricing.Table           { return pricing.Builtin() }
+func (rt *testRuntime) PerTenantMetrics() bool           { return false }
+func (rt *testRuntime) Throttle() *webhooks.Throttle     { return rt.throttle }
+func (rt *testRuntime) Webhooks() *ledger.WebhookStore   { return rt.store.Webhooks() }
+func (rt *testRuntime) Dispatcher() *webhooks.Dispatcher { return nil }
+func (rt *testRuntime) WebhookGuard() *webhooks.Guard    { return &webhooks.Guard{AllowPrivate: true} }
 func (rt *testRuntime) Billing() Billing {
 	return Billing{Currency: "USD", TaxRate: 100000, InvoicePrefix: "TEST", EstimateOutputTokens: 4096}
 }

@@ -44,6 +44,8 @@ func (g *Gateway) selfService(w http.ResponseWriter, r *http.Request, t ledger.T
 		return writeUsage(g.rt, w, t)
 	case path == "billing" && get:
 		return writeBilling(r.Context(), g.rt, w, r, t)
+	case path == "analytics" && get:
+		return writeAnalytics(r.Context(), g.rt, w, r, ledger.AnalyticsQuery{TenantID: t.ID}, g.now())
 	case path == "invoices" && get:
 		return writeInvoices(r.Context(), g.rt, w, t.ID)
 	case strings.HasPrefix(path, "invoices/") && get:
@@ -56,6 +58,9 @@ func (g *Gateway) selfService(w http.ResponseWriter, r *http.Request, t ledger.T
 		}
 		writeJSON(w, http.StatusOK, inv)
 		return nil
+	}
+	if ok, err := g.selfWebhooks(w, r, t, path); ok {
+		return err
 	}
 	return &problem{http.StatusNotFound, "invalid_request_error", "not_found", "", "no such endpoint: " + r.Method + " " + r.URL.Path}
 }

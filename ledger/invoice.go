@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/helixgateway/caddy-ai-gateway/pricing"
+	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
 
 // Invoice statuses.
@@ -159,7 +160,25 @@ func (s *Store) FinalizeInvoice(ctx context.Context, tenantID, month, prefix, cu
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, inv.Number, series, seq, tenantID, month, string(raw), inv.IssuedAt.UnixNano()); err != nil {
 		return inv, false, fmt.Errorf("issuing invoice %s: %w", inv.Number, err)
 	}
-	return inv, true, tx.Commit()
+	// invoice.finalized goes into the outbox in the invoice's own transaction.
+	var ds []webhooks.Delivery
+	if subs := s.Webhooks().Subscriptions(tenantID); wanted(subs, webhooks.EventInvoiceFinalized) {
+		ev, err := webhooks.NewEvent(webhooks.EventInvoiceFinalized, tenantID, map[string]any{"number": inv.Number,
+			"month": inv.Month, "currency": inv.Currency, "subtotal": inv.Subtotal, "tax": inv.Tax, "total": inv.Total,
+			"total_cents": inv.TotalCents}, inv.IssuedAt)
+		if err != nil {
+			return inv, false, err
+		}
+		ds = webhooks.Deliveries(ev, subs)
+		if _, err := addEventTx(ctx, tx, ev, ds); err != nil {
+			return inv, false, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return inv, false, err
+	}
+	s.announceDeliveries(ds)
+	return inv, true, nil
 }
 
 // InvoiceByNumber reads an issued invoice.

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 )
 
@@ -97,6 +98,86 @@ var migrations = []string{
 		UNIQUE (series, seq)
 	) STRICT;
 	CREATE INDEX invoices_tenant ON invoices(tenant_id, month);`,
+
+	// 3: hourly analytics. One row per tenant, UTC hour (Unix seconds of its start), model and operation type,
+	// kept in the same transaction as the records; hourly_usage_all is the same over all tenants (and the
+	// requests without one), so that the operator's view reads one row per hour and model, not one per
+	// tenant. Only additive facts are stored; sketches are latency histograms (see Sketch). The records
+	// already in the database are rolled up by this migration too (backfills).
+	`CREATE TABLE hourly_usage (
+		tenant_id          TEXT NOT NULL, -- '' for requests without a tenant (unauthorized)
+		hour               INTEGER NOT NULL,
+		model              TEXT NOT NULL,
+		op_type            TEXT NOT NULL,
+		requests           INTEGER NOT NULL,
+		succeeded          INTEGER NOT NULL,
+		failed_4xx         INTEGER NOT NULL,
+		failed_5xx         INTEGER NOT NULL,
+		denied_rate        INTEGER NOT NULL,
+		denied_quota       INTEGER NOT NULL,
+		denied_budget      INTEGER NOT NULL,
+		unauthorized       INTEGER NOT NULL,
+		suspended          INTEGER NOT NULL,
+		bad_request        INTEGER NOT NULL,
+		input_tokens       INTEGER NOT NULL,
+		cached_tokens      INTEGER NOT NULL,
+		cache_write_tokens INTEGER NOT NULL,
+		output_tokens      INTEGER NOT NULL,
+		reasoning_tokens   INTEGER NOT NULL,
+		cost               INTEGER NOT NULL,
+		latency_count      INTEGER NOT NULL,
+		latency_sum_us     INTEGER NOT NULL,
+		latency_min_us     INTEGER NOT NULL,
+		latency_max_us     INTEGER NOT NULL,
+		latency_sketch     BLOB NOT NULL,
+		ttfb_count         INTEGER NOT NULL,
+		ttfb_sum_us        INTEGER NOT NULL,
+		ttfb_min_us        INTEGER NOT NULL,
+		ttfb_max_us        INTEGER NOT NULL,
+		ttfb_sketch        BLOB NOT NULL,
+		PRIMARY KEY (tenant_id, hour, model, op_type)
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX hourly_usage_hour ON hourly_usage(hour);
+	CREATE TABLE hourly_usage_all (
+		hour               INTEGER NOT NULL,
+		model              TEXT NOT NULL,
+		op_type            TEXT NOT NULL,
+		requests           INTEGER NOT NULL,
+		succeeded          INTEGER NOT NULL,
+		failed_4xx         INTEGER NOT NULL,
+		failed_5xx         INTEGER NOT NULL,
+		denied_rate        INTEGER NOT NULL,
+		denied_quota       INTEGER NOT NULL,
+		denied_budget      INTEGER NOT NULL,
+		unauthorized       INTEGER NOT NULL,
+		suspended          INTEGER NOT NULL,
+		bad_request        INTEGER NOT NULL,
+		input_tokens       INTEGER NOT NULL,
+		cached_tokens      INTEGER NOT NULL,
+		cache_write_tokens INTEGER NOT NULL,
+		output_tokens      INTEGER NOT NULL,
+		reasoning_tokens   INTEGER NOT NULL,
+		cost               INTEGER NOT NULL,
+		latency_count      INTEGER NOT NULL,
+		latency_sum_us     INTEGER NOT NULL,
+		latency_min_us     INTEGER NOT NULL,
+		latency_max_us     INTEGER NOT NULL,
+		latency_sketch     BLOB NOT NULL,
+		ttfb_count         INTEGER NOT NULL,
+		ttfb_sum_us        INTEGER NOT NULL,
+		ttfb_min_us        INTEGER NOT NULL,
+		ttfb_max_us        INTEGER NOT NULL,
+		ttfb_sketch        BLOB NOT NULL,
+		PRIMARY KEY (hour, model, op_type)
+	) STRICT, WITHOUT ROWID;`,
+
+	// 4: webhooks: endpoints, the outbox of events and deliveries, attempts (see webhookstore.go).
+	webhookSchema,
+}
+
+// backfills run in a migration's transaction, after its SQL, for what SQL alone cannot compute.
+var backfills = map[int]func(context.Context, *sql.Tx) error{
+	3: backfillRollups,
 }
 
 // SchemaVersion is the schema this build writes.
@@ -118,6 +199,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("schema version %d: %w", v+1, err)
+		}
+		if fill := backfills[v+1]; fill != nil {
+			if err := fill(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("schema version %d: %w", v+1, err)
+			}
 		}
 		// user_version is not a bound parameter; v+1 is our own integer.
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {

@@ -11,9 +11,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
 
 // ErrNotFound is returned when a tenant, key or record does not exist.
@@ -28,6 +32,20 @@ type Store struct {
 	w    *sql.DB // one connection: SQLite has one writer; queueing here is cheaper than SQLITE_BUSY
 	r    *sql.DB // read-only pool, WAL lets readers run beside the writer
 	now  func() time.Time
+
+	hooksOnce sync.Once
+	hooks     *WebhookStore
+	announce  atomic.Pointer[func([]webhooks.Delivery)] // hands committed deliveries to the dispatcher
+}
+
+// OnDeliveries sets what is told of webhook deliveries once the transaction that created them has committed
+// (the dispatcher's Notify).
+func (s *Store) OnDeliveries(fn func([]webhooks.Delivery)) { s.announce.Store(&fn) }
+
+func (s *Store) announceDeliveries(ds []webhooks.Delivery) {
+	if fn := s.announce.Load(); fn != nil && len(ds) > 0 {
+		(*fn)(ds)
+	}
 }
 
 // Open opens (creating if needed) the database at path, upgrades its schema, and pings both pools so that a

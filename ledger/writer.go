@@ -40,10 +40,12 @@ type Writer struct {
 	maxBatch int
 	log      *zap.Logger
 	onCommit func(int, time.Duration, error)
+	outbox   outbox
 	stopped  chan struct{}
 	failing  atomic.Pointer[error] // the last commit error while commits fail, nil when healthy
 
 	insertOp, addDaily, addMonthly *sql.Stmt
+	rollups                        *rollupStmts
 }
 
 // item is a record to write or, with a nil op, a flush barrier; done, if set, receives the commit's result.
@@ -67,7 +69,7 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 		o.Logger = zap.NewNop()
 	}
 	w := &Writer{store: s, queue: make(chan item, o.QueueSize), maxBatch: o.MaxBatch, log: o.Logger, onCommit: o.OnCommit,
-		stopped: make(chan struct{})}
+		outbox: outbox{hooks: s.Webhooks()}, stopped: make(chan struct{})}
 	w.SetDurability(o.Sync, o.Interval)
 	var err error
 	if w.insertOp, err = s.w.Prepare(`INSERT INTO operations (id, tenant_id, key_id, at, op_type, method, path, status,
@@ -89,6 +91,9 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 		output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
 		cost = cost + excluded.cost`); err != nil {
 		return nil, fmt.Errorf("preparing monthly usage upsert: %w", err)
+	}
+	if w.rollups, err = prepareRollupStmts(s.w); err != nil {
+		return nil, err
 	}
 	go w.run()
 	return w, nil
@@ -166,7 +171,7 @@ func (w *Writer) Close() error {
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.stopped
-	err := errors.Join(w.insertOp.Close(), w.addDaily.Close(), w.addMonthly.Close())
+	err := errors.Join(w.insertOp.Close(), w.addDaily.Close(), w.addMonthly.Close(), w.rollups.Close())
 	if n := w.lost.Load(); n > 0 {
 		err = errors.Join(fmt.Errorf("%d operation records could not be committed: %w", n, w.Err()), err)
 	}
@@ -233,9 +238,13 @@ func (w *Writer) commitWithRetry(batch []item) error {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		started := time.Now()
+		w.outbox.deliveries = w.outbox.deliveries[:0]
 		err := w.commit(batch)
 		if w.onCommit != nil {
 			w.onCommit(len(batch), time.Since(started), err)
+		}
+		if err == nil {
+			w.store.announceDeliveries(w.outbox.deliveries)
 		}
 		if err == nil {
 			if w.failing.Load() != nil {
@@ -293,6 +302,7 @@ func (w *Writer) commit(batch []item) error {
 	insert, add, addMonth := tx.StmtContext(ctx, w.insertOp), tx.StmtContext(ctx, w.addDaily), tx.StmtContext(ctx, w.addMonthly)
 	var counted map[dayKey]int64
 	var billed map[monthKey]*monthTotals
+	var hourly rollupBatch // analytics, in the same transaction so they never disagree with the records
 	for _, it := range batch {
 		op := it.op
 		if op == nil {
@@ -309,6 +319,10 @@ func (w *Writer) commit(batch []item) error {
 		// A record already written (a retried batch) must not count twice.
 		if n, _ := res.RowsAffected(); n != 1 {
 			continue
+		}
+		hourly.add(op)
+		if err := w.outbox.add(ctx, tx, op); err != nil {
+			return err
 		}
 		day := op.QuotaDay // the day (and month) the call was admitted on
 		if day.IsZero() {
@@ -341,6 +355,9 @@ func (w *Writer) commit(batch []item) error {
 			m.cacheWrite, m.output, m.reasoning, m.cost); err != nil {
 			return fmt.Errorf("adding monthly usage: %w", err)
 		}
+	}
+	if err := hourly.write(ctx, tx, w.rollups); err != nil {
+		return err
 	}
 	return tx.Commit()
 }

@@ -1,0 +1,211 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// DefaultOperationRetention is how long raw operation records are kept unless configured otherwise.
+const DefaultOperationRetention = 90 * 24 * time.Hour
+
+// RetentionPolicy says how long data is kept; zero or less keeps it forever. Billing data (daily and monthly
+// usage, invoices) is never pruned: invoices are built from monthly usage, not from the records.
+type RetentionPolicy struct {
+	Operations time.Duration // raw operation records, by the time the request arrived
+	Rollups    time.Duration // hourly analytics, by their hour
+}
+
+// DefaultRetention keeps operation records 90 days and rollups forever.
+var DefaultRetention = RetentionPolicy{Operations: DefaultOperationRetention}
+
+// PruneOperations deletes operation records that arrived before before, batch records per transaction, and
+// returns how many it deleted. Each batch is a short transaction on the writer's connection, so the Writer
+// waits at most one batch; between batches it gets the connection back. Records are found through the
+// (tenant_id, at) index, one tenant at a time, so a pass over a large table never scans it.
+func (s *Store) PruneOperations(ctx context.Context, before time.Time, batch int) (deleted int64, err error) {
+	if batch <= 0 {
+		batch = 5000
+	}
+	cutoff := before.UnixNano()
+	// The tenants with records, found by seeking the index one tenant after the other rather than by SELECT
+	// DISTINCT, which reads the whole index. The first is the least, which may be "" (no tenant).
+	next, args := `SELECT tenant_id FROM operations ORDER BY tenant_id LIMIT 1`, []any{}
+	var tenant string
+	for {
+		err := s.r.QueryRowContext(ctx, next, args...).Scan(&tenant)
+		if errors.Is(err, sql.ErrNoRows) {
+			return deleted, nil
+		}
+		if err != nil {
+			return deleted, err
+		}
+		next, args = `SELECT tenant_id FROM operations WHERE tenant_id > ? ORDER BY tenant_id LIMIT 1`, []any{tenant}
+		for {
+			res, err := s.w.ExecContext(ctx, `DELETE FROM operations WHERE seq IN
+				(SELECT seq FROM operations WHERE tenant_id = ? AND at < ? LIMIT ?)`, tenant, cutoff, batch)
+			if err != nil {
+				return deleted, err
+			}
+			n, _ := res.RowsAffected()
+			deleted += n
+			if n < int64(batch) {
+				break
+			}
+		}
+	}
+}
+
+// PruneRollups deletes the hourly rollups of the hours that started before before (rounded down to the hour,
+// so an hour is kept while any of it is within retention), batch rows per transaction.
+func (s *Store) PruneRollups(ctx context.Context, before time.Time, batch int) (deleted int64, err error) {
+	if batch <= 0 {
+		batch = 5000
+	}
+	hour := hourOf(before)
+	for _, q := range []string{
+		`DELETE FROM hourly_usage WHERE (tenant_id, hour, model, op_type) IN
+			(SELECT tenant_id, hour, model, op_type FROM hourly_usage WHERE hour < ? LIMIT ?)`,
+		`DELETE FROM hourly_usage_all WHERE (hour, model, op_type) IN
+			(SELECT hour, model, op_type FROM hourly_usage_all WHERE hour < ? LIMIT ?)`,
+	} {
+		for {
+			res, err := s.w.ExecContext(ctx, q, hour, batch)
+			if err != nil {
+				return deleted, err
+			}
+			n, _ := res.RowsAffected()
+			deleted += n
+			if n < int64(batch) {
+				break
+			}
+		}
+	}
+	return deleted, nil
+}
+
+// Pruned is what one pass of Prune deleted.
+type Pruned struct {
+	Operations, Rollups int64
+}
+
+// Prune applies policy as of now.
+func (s *Store) Prune(ctx context.Context, now time.Time, policy RetentionPolicy, batch int) (Pruned, error) {
+	var p Pruned
+	var err error
+	if policy.Operations > 0 {
+		if p.Operations, err = s.PruneOperations(ctx, now.Add(-policy.Operations), batch); err != nil {
+			return p, err
+		}
+	}
+	if policy.Rollups > 0 {
+		p.Rollups, err = s.PruneRollups(ctx, now.Add(-policy.Rollups), batch)
+	}
+	return p, err
+}
+
+// PrunerOptions tune a Pruner. Zero values take the defaults given.
+type PrunerOptions struct {
+	Policy   RetentionPolicy // default: none (keep everything); use DefaultRetention for the defaults
+	Interval time.Duration   // between passes; default 1h. The first pass runs at Start.
+	Batch    int             // rows per delete transaction; default 5000
+	Logger   *zap.Logger
+	Now      func() time.Time // default time.Now
+}
+
+// Pruner applies a retention policy in the background.
+type Pruner struct {
+	store    *Store
+	interval time.Duration
+	batch    int
+	log      *zap.Logger
+	now      func() time.Time
+
+	mu      sync.Mutex
+	policy  RetentionPolicy
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+// NewPruner makes a Pruner for s; Start starts it.
+func (s *Store) NewPruner(o PrunerOptions) *Pruner {
+	if o.Interval <= 0 {
+		o.Interval = time.Hour
+	}
+	if o.Batch <= 0 {
+		o.Batch = 5000
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Pruner{store: s, interval: o.Interval, batch: o.Batch, log: o.Logger, now: o.Now, policy: o.Policy}
+}
+
+// SetPolicy changes the policy from the next pass on (a config reload).
+func (p *Pruner) SetPolicy(policy RetentionPolicy) {
+	p.mu.Lock()
+	p.policy = policy
+	p.mu.Unlock()
+}
+
+// Start runs a pass now and then every interval, until Stop. Starting a started Pruner does nothing.
+func (p *Pruner) Start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.stopped = cancel, make(chan struct{})
+	go p.run(ctx, p.stopped)
+}
+
+// Stop ends the background passes, interrupting one that runs, and waits for it. Stop it before closing the Store.
+func (p *Pruner) Stop() {
+	p.mu.Lock()
+	cancel, stopped := p.cancel, p.stopped
+	p.cancel = nil
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-stopped
+	}
+}
+
+func (p *Pruner) run(ctx context.Context, stopped chan struct{}) {
+	defer close(stopped)
+	ticker := time.NewTicker(p.interval)
+	defer ticker.Stop()
+	for {
+		p.Run(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// Run does one pass with the current policy and reports what it deleted.
+func (p *Pruner) Run(ctx context.Context) (Pruned, error) {
+	p.mu.Lock()
+	policy := p.policy
+	p.mu.Unlock()
+	started := time.Now()
+	pruned, err := p.store.Prune(ctx, p.now(), policy, p.batch)
+	if err != nil && ctx.Err() == nil {
+		p.log.Error("pruning old records", zap.Error(err), zap.Int64("operations", pruned.Operations),
+			zap.Int64("rollups", pruned.Rollups))
+	} else if pruned.Operations > 0 || pruned.Rollups > 0 {
+		p.log.Info("pruned old records", zap.Int64("operations", pruned.Operations), zap.Int64("rollups", pruned.Rollups),
+			zap.Duration("took", time.Since(started)))
+	}
+	return pruned, err
+}

@@ -1,0 +1,397 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Rollup is the additive facts of a set of operation records: counts, sums, minimum and maximum, and latency
+// sketches. Rates, averages and percentiles are derived when read, so the rollups of any hours merge into
+// exactly the rollup of all their records.
+//
+// Every record is a request, and exactly one of: succeeded, failed or denied.
+//
+//   - Succeeded: the call reached the upstream, which answered 1xx-3xx.
+//   - Failed: the call reached (or tried to reach) the upstream and did not succeed. Failed4xx: the upstream
+//     answered 4xx (a refused request, the provider's own rate limit). Failed5xx: it answered 5xx or could not
+//     be reached (outcome upstream_error; a record with an outcome this build does not know counts here too).
+//   - Denied: the gateway answered without calling the upstream, by reason (Denials).
+//
+// Latency and TTFB cover calls only (succeeded and failed): a denial answers in microseconds and would hide
+// the upstream's latency. TTFB covers the calls whose answer reached the client at all.
+type Rollup struct {
+	Requests  int64
+	Succeeded int64
+	Failed4xx int64
+	Failed5xx int64
+	Denied    Denials
+
+	InputTokens      int64
+	CachedTokens     int64
+	CacheWriteTokens int64
+	OutputTokens     int64
+	ReasoningTokens  int64
+	Cost             int64 // nano-units of the currency
+
+	Latency Timing
+	TTFB    Timing
+}
+
+// Denials counts requests the gateway refused, by outcome.
+type Denials struct {
+	RateLimited    int64 // denied_rate
+	QuotaExceeded  int64 // denied_quota
+	BudgetExceeded int64 // denied_budget
+	Unauthorized   int64 // unauthorized (these records have no tenant)
+	Suspended      int64 // suspended, or the tenant's plan is not configured
+	BadRequest     int64 // bad_request: malformed, too large or unpriced
+}
+
+// Total is the number of denied requests.
+func (d Denials) Total() int64 {
+	return d.RateLimited + d.QuotaExceeded + d.BudgetExceeded + d.Unauthorized + d.Suspended + d.BadRequest
+}
+
+// Timing summarizes durations in microseconds.
+type Timing struct {
+	Count, SumUS, MinUS, MaxUS int64 // MinUS and MaxUS are 0 when Count is 0
+	Sketch                     Sketch
+}
+
+// add counts d, whose sketch bucket is bucket.
+func (t *Timing) add(d time.Duration, bucket int) {
+	us := d.Microseconds()
+	if t.Count == 0 || us < t.MinUS {
+		t.MinUS = us
+	}
+	t.MaxUS = max(t.MaxUS, us)
+	t.Count++
+	t.SumUS += us
+	t.Sketch.addIndex(bucket, 1)
+}
+
+func (t *Timing) merge(o *Timing) {
+	if o.Count == 0 {
+		return
+	}
+	if t.Count == 0 || o.MinUS < t.MinUS {
+		t.MinUS = o.MinUS
+	}
+	t.MaxUS = max(t.MaxUS, o.MaxUS)
+	t.Count += o.Count
+	t.SumUS += o.SumUS
+	t.Sketch.Merge(&o.Sketch)
+}
+
+// Quantile is the q-quantile in microseconds, within SketchRelativeError of the exact one, clamped to the
+// exact minimum and maximum (which only brings it closer); 0 when Count is 0.
+func (t *Timing) Quantile(q float64) float64 {
+	if t.Count == 0 {
+		return 0
+	}
+	return min(max(t.Sketch.Quantile(q), float64(t.MinUS)), float64(t.MaxUS))
+}
+
+// Failed is the number of calls that did not succeed.
+func (r *Rollup) Failed() int64 { return r.Failed4xx + r.Failed5xx }
+
+// SuccessRate is succeeded / (succeeded + failed): the share of calls that reached the upstream and got a
+// non-error answer. Denials are left out (they are the plan at work, not the service failing); ok is false
+// when there were no calls.
+func (r *Rollup) SuccessRate() (rate float64, ok bool) {
+	calls := r.Succeeded + r.Failed()
+	if calls == 0 {
+		return 0, false
+	}
+	return float64(r.Succeeded) / float64(calls), true
+}
+
+// Add counts one operation record.
+func (r *Rollup) Add(op *Operation) {
+	r.add(op, sketchIndex(op.Latency.Microseconds()), sketchIndex(op.TTFB.Microseconds()))
+}
+
+// add is Add with the record's sketch buckets worked out (once for all the rollups a record goes to).
+func (r *Rollup) add(op *Operation, latency, ttfb int) {
+	r.Requests++
+	call := true
+	switch op.Outcome {
+	case OutcomeOK:
+		switch {
+		case op.Status < 400:
+			r.Succeeded++
+		case op.Status < 500:
+			r.Failed4xx++
+		default:
+			r.Failed5xx++
+		}
+	case OutcomeDeniedRate:
+		r.Denied.RateLimited++
+		call = false
+	case OutcomeDeniedQuota:
+		r.Denied.QuotaExceeded++
+		call = false
+	case OutcomeDeniedBudget:
+		r.Denied.BudgetExceeded++
+		call = false
+	case OutcomeUnauthorized:
+		r.Denied.Unauthorized++
+		call = false
+	case OutcomeSuspended:
+		r.Denied.Suspended++
+		call = false
+	case OutcomeBadRequest:
+		r.Denied.BadRequest++
+		call = false
+	default: // upstream_error, or an outcome this build does not know
+		r.Failed5xx++
+	}
+	u := &op.Usage
+	r.InputTokens += u.InputTokens
+	r.CachedTokens += u.CachedTokens
+	r.CacheWriteTokens += u.CacheWriteTokens
+	r.OutputTokens += u.OutputTokens
+	r.ReasoningTokens += u.ReasoningTokens
+	r.Cost += op.Cost
+	if call {
+		r.Latency.add(op.Latency, latency)
+		if op.TTFB >= time.Microsecond { // as recorded: ttfb_us 0 is an answer that never reached the client
+			r.TTFB.add(op.TTFB, ttfb)
+		}
+	}
+}
+
+// Merge adds o's facts to r.
+func (r *Rollup) Merge(o *Rollup) {
+	r.Requests += o.Requests
+	r.Succeeded += o.Succeeded
+	r.Failed4xx += o.Failed4xx
+	r.Failed5xx += o.Failed5xx
+	d, od := &r.Denied, &o.Denied
+	d.RateLimited += od.RateLimited
+	d.QuotaExceeded += od.QuotaExceeded
+	d.BudgetExceeded += od.BudgetExceeded
+	d.Unauthorized += od.Unauthorized
+	d.Suspended += od.Suspended
+	d.BadRequest += od.BadRequest
+	r.InputTokens += o.InputTokens
+	r.CachedTokens += o.CachedTokens
+	r.CacheWriteTokens += o.CacheWriteTokens
+	r.OutputTokens += o.OutputTokens
+	r.ReasoningTokens += o.ReasoningTokens
+	r.Cost += o.Cost
+	r.Latency.merge(&o.Latency)
+	r.TTFB.merge(&o.TTFB)
+}
+
+// rollupColumns are the stored facts, in the order of row.fields.
+const rollupColumns = `requests, succeeded, failed_4xx, failed_5xx, denied_rate, denied_quota, denied_budget, unauthorized,
+	suspended, bad_request, input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost,
+	latency_count, latency_sum_us, latency_min_us, latency_max_us, latency_sketch,
+	ttfb_count, ttfb_sum_us, ttfb_min_us, ttfb_max_us, ttfb_sketch`
+
+// rollupRow is a Rollup as stored, its sketches still encoded.
+type rollupRow struct {
+	Rollup
+	latency, ttfb []byte
+}
+
+func (row *rollupRow) fields() []any {
+	r, d := &row.Rollup, &row.Denied
+	return []any{&r.Requests, &r.Succeeded, &r.Failed4xx, &r.Failed5xx, &d.RateLimited, &d.QuotaExceeded,
+		&d.BudgetExceeded, &d.Unauthorized, &d.Suspended, &d.BadRequest, &r.InputTokens, &r.CachedTokens,
+		&r.CacheWriteTokens, &r.OutputTokens, &r.ReasoningTokens, &r.Cost,
+		&r.Latency.Count, &r.Latency.SumUS, &r.Latency.MinUS, &r.Latency.MaxUS, &row.latency,
+		&r.TTFB.Count, &r.TTFB.SumUS, &r.TTFB.MinUS, &r.TTFB.MaxUS, &row.ttfb}
+}
+
+// values are r's columns for an INSERT, in rollupColumns order, with the sketches given encoded.
+func (r *Rollup) values(latencySketch, ttfbSketch []byte) []any {
+	d := &r.Denied
+	return []any{r.Requests, r.Succeeded, r.Failed4xx, r.Failed5xx, d.RateLimited, d.QuotaExceeded, d.BudgetExceeded,
+		d.Unauthorized, d.Suspended, d.BadRequest, r.InputTokens, r.CachedTokens, r.CacheWriteTokens, r.OutputTokens,
+		r.ReasoningTokens, r.Cost, r.Latency.Count, r.Latency.SumUS, r.Latency.MinUS, r.Latency.MaxUS, latencySketch,
+		r.TTFB.Count, r.TTFB.SumUS, r.TTFB.MinUS, r.TTFB.MaxUS, ttfbSketch}
+}
+
+// hourOf is the start of t's UTC hour in Unix seconds.
+func hourOf(t time.Time) int64 {
+	s := t.Unix()
+	m := s % 3600
+	if m < 0 {
+		m += 3600
+	}
+	return s - m
+}
+
+// rollupKey is one row of hourly_usage; in hourly_usage_all the tenant is always "".
+type rollupKey struct {
+	tenant string
+	hour   int64
+	model  string
+	opType string
+}
+
+// rollupBatch gathers a transaction's records by key, so that each key costs one read and one write however
+// many records it has.
+type rollupBatch struct {
+	tenants, all map[rollupKey]*Rollup
+}
+
+func (b *rollupBatch) add(op *Operation) {
+	if b.tenants == nil {
+		b.tenants, b.all = map[rollupKey]*Rollup{}, map[rollupKey]*Rollup{}
+	}
+	latency, ttfb := sketchIndex(op.Latency.Microseconds()), sketchIndex(op.TTFB.Microseconds())
+	k := rollupKey{op.TenantID, hourOf(op.At), op.Model, op.Type}
+	for i, m := range [2]map[rollupKey]*Rollup{b.tenants, b.all} {
+		if i == 1 {
+			k.tenant = ""
+		}
+		r := m[k]
+		if r == nil {
+			r = new(Rollup)
+			m[k] = r
+		}
+		r.add(op, latency, ttfb)
+	}
+}
+
+// rollupStmts read and write one rollup row of each table.
+type rollupStmts struct {
+	getTenant, putTenant, getAll, putAll *sql.Stmt
+}
+
+func prepareRollupStmts(db interface {
+	Prepare(string) (*sql.Stmt, error)
+}) (*rollupStmts, error) {
+	placeholders := strings.TrimSuffix(strings.Repeat("?, ", strings.Count(rollupColumns, ",")+1), ", ")
+	// The facts add up in SQL; only the sketches are merged in Go (and read back for it).
+	var set []string
+	for _, c := range strings.Split(rollupColumns, ",") {
+		switch c = strings.TrimSpace(c); {
+		case strings.HasSuffix(c, "_sketch"):
+			set = append(set, c+" = excluded."+c)
+		case strings.HasSuffix(c, "_min_us"):
+			n := strings.TrimSuffix(c, "_min_us") + "_count"
+			set = append(set, fmt.Sprintf("%[1]s = CASE WHEN excluded.%[2]s = 0 THEN %[1]s WHEN %[2]s = 0 THEN excluded.%[1]s "+
+				"ELSE min(%[1]s, excluded.%[1]s) END", c, n))
+		case strings.HasSuffix(c, "_max_us"):
+			set = append(set, c+" = max("+c+", excluded."+c+")")
+		default:
+			set = append(set, c+" = "+c+" + excluded."+c)
+		}
+	}
+	st := new(rollupStmts)
+	var err error
+	prep := func(dst **sql.Stmt, query string) {
+		if err == nil {
+			*dst, err = db.Prepare(query)
+		}
+	}
+	prep(&st.getTenant, `SELECT latency_sketch, ttfb_sketch FROM hourly_usage WHERE tenant_id = ? AND hour = ? AND model = ? AND op_type = ?`)
+	prep(&st.putTenant, `INSERT INTO hourly_usage (tenant_id, hour, model, op_type, `+rollupColumns+`) VALUES (?, ?, ?, ?, `+
+		placeholders+`) ON CONFLICT (tenant_id, hour, model, op_type) DO UPDATE SET `+strings.Join(set, ", "))
+	prep(&st.getAll, `SELECT latency_sketch, ttfb_sketch FROM hourly_usage_all WHERE hour = ? AND model = ? AND op_type = ?`)
+	prep(&st.putAll, `INSERT INTO hourly_usage_all (hour, model, op_type, `+rollupColumns+`) VALUES (?, ?, ?, `+
+		placeholders+`) ON CONFLICT (hour, model, op_type) DO UPDATE SET `+strings.Join(set, ", "))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("preparing rollup statements: %w", err)
+	}
+	return st, nil
+}
+
+func (st *rollupStmts) Close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.getTenant, st.putTenant, st.getAll, st.putAll} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// write merges the batch into the stored rollups inside tx, the transaction that inserts its records. The
+// single writer holds the database while it runs, so reading a row, merging in Go and writing it back is
+// safe; the sketches are why the merge is in Go rather than in the upsert.
+func (b *rollupBatch) write(ctx context.Context, tx *sql.Tx, st *rollupStmts) error {
+	get, put := tx.StmtContext(ctx, st.getTenant), tx.StmtContext(ctx, st.putTenant)
+	for k, r := range b.tenants {
+		if err := mergeRollup(ctx, get, put, r, k.tenant, k.hour, k.model, k.opType); err != nil {
+			return fmt.Errorf("adding hourly usage of %q: %w", k.tenant, err)
+		}
+	}
+	get, put = tx.StmtContext(ctx, st.getAll), tx.StmtContext(ctx, st.putAll)
+	for k, r := range b.all {
+		if err := mergeRollup(ctx, get, put, r, k.hour, k.model, k.opType); err != nil {
+			return fmt.Errorf("adding hourly usage of all tenants: %w", err)
+		}
+	}
+	return nil
+}
+
+// mergeRollup adds a batch's facts to one stored row. The counts and sums add up in the upsert; the sketches
+// are read back and merged here, as SQL cannot add two histograms.
+func mergeRollup(ctx context.Context, get, put *sql.Stmt, add *Rollup, key ...any) error {
+	var latency, ttfb []byte
+	err := get.QueryRowContext(ctx, key...).Scan(&latency, &ttfb)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if latency, err = appendMerged(nil, latency, &add.Latency.Sketch); err != nil {
+		return err
+	}
+	if ttfb, err = appendMerged(nil, ttfb, &add.TTFB.Sketch); err != nil {
+		return err
+	}
+	_, err = put.ExecContext(ctx, append(key, add.values(latency, ttfb)...)...)
+	return err
+}
+
+// backfillRollups rolls up the records written before rollups existed (schema version 3), a chunk of records
+// at a time so that memory stays bounded; merging chunks is what the writer does anyway.
+func backfillRollups(ctx context.Context, tx *sql.Tx) error {
+	st, err := prepareRollupStmts(tx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	const chunk = 50_000
+	for after := int64(0); ; {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, tenant_id, at, op_type, model, status, outcome, latency_us, ttfb_us,
+			input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost
+			FROM operations WHERE seq > ? ORDER BY seq LIMIT ?`, after, chunk)
+		if err != nil {
+			return err
+		}
+		var b rollupBatch
+		n := 0
+		for rows.Next() {
+			var op Operation
+			var at, latency, ttfb int64
+			u := &op.Usage
+			if err := rows.Scan(&after, &op.TenantID, &at, &op.Type, &op.Model, &op.Status, &op.Outcome, &latency, &ttfb,
+				&u.InputTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.OutputTokens, &u.ReasoningTokens, &op.Cost); err != nil {
+				rows.Close()
+				return err
+			}
+			op.At, op.Latency, op.TTFB = time.Unix(0, at), time.Duration(latency)*time.Microsecond, time.Duration(ttfb)*time.Microsecond
+			b.add(&op)
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := b.write(ctx, tx, st); err != nil {
+			return fmt.Errorf("rolling up the records before seq %d: %w", after, err)
+		}
+	}
+}
