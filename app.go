@@ -210,6 +210,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	handlers.WatchWriter(a.shared.writer)
+	handlers.WatchDispatcher(a.shared.dispatcher.Load)
 	a.shared.writer.SetDurability(a.Durability == "sync", time.Duration(a.FlushInterval))
 	return a.syncStaticTenants(ctx)
 }

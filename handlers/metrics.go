@@ -13,6 +13,7 @@ import (
 
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/pricing"
+	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
 
 // The gateway's Prometheus metrics, built once per process and registered with each config's registry, so
@@ -32,7 +33,23 @@ var metrics = struct {
 	flushFails  prometheus.Counter
 	queueDepth  prometheus.GaugeFunc
 	ledgerUp    prometheus.GaugeFunc
+	hooks       []prometheus.Collector // webhook delivery counters, read from the running dispatcher
 }{}
+
+// currentDispatcher is the dispatcher the webhook metrics read.
+var currentDispatcher atomic.Pointer[func() *webhooks.Dispatcher]
+
+// WatchDispatcher points the webhook metrics at the dispatcher get returns.
+func WatchDispatcher(get func() *webhooks.Dispatcher) { currentDispatcher.Store(&get) }
+
+func dispatcherStats() webhooks.Stats {
+	if get := currentDispatcher.Load(); get != nil {
+		if d := (*get)(); d != nil {
+			return d.Stats()
+		}
+	}
+	return webhooks.Stats{}
+}
 
 // current is the writer the queue-depth gauge reads; it changes only when the database does.
 var current atomic.Pointer[ledger.Writer]
@@ -68,6 +85,26 @@ func initMetrics() {
 			}
 			return 0
 		})
+		stat := func(name, help string, counter bool, f func(webhooks.Stats) float64) prometheus.Collector {
+			if counter {
+				return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help},
+					func() float64 { return f(dispatcherStats()) })
+			}
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help},
+				func() float64 { return f(dispatcherStats()) })
+		}
+		metrics.hooks = []prometheus.Collector{
+			stat("webhook_attempts_total", "Webhook delivery attempts since the dispatcher started.", true,
+				func(s webhooks.Stats) float64 { return float64(s.Attempts) }),
+			stat("webhook_delivered_total", "Webhook deliveries that succeeded since the dispatcher started.", true,
+				func(s webhooks.Stats) float64 { return float64(s.Succeeded) }),
+			stat("webhook_failed_total", "Webhook deliveries that failed for good since the dispatcher started.", true,
+				func(s webhooks.Stats) float64 { return float64(s.Failed) }),
+			stat("webhook_scheduled", "Pending webhook deliveries in the dispatcher's schedule.", false,
+				func(s webhooks.Stats) float64 { return float64(s.Scheduled) }),
+			stat("webhook_in_flight", "Webhook delivery attempts running now.", false,
+				func(s webhooks.Stats) float64 { return float64(s.InFlight) }),
+		}
 		metrics.ledgerUp = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "ledger_healthy",
 			Help: "1 while the ledger commits, 0 while its commits fail (a full disk, a read-only file)."}, func() float64 {
 			if w := current.Load(); w != nil && w.Err() != nil {
@@ -81,8 +118,9 @@ func initMetrics() {
 // RegisterMetrics registers the gateway's collectors with a config's registry; registering again is fine.
 func RegisterMetrics(reg *prometheus.Registry) error {
 	initMetrics()
-	for _, c := range []prometheus.Collector{metrics.requests, metrics.perTenant, metrics.tokens, metrics.cost, metrics.unpriced, metrics.unavailable,
-		metrics.admission, metrics.flush, metrics.flushed, metrics.flushFails, metrics.queueDepth, metrics.ledgerUp} {
+	for _, c := range append([]prometheus.Collector{metrics.requests, metrics.perTenant, metrics.tokens, metrics.cost,
+		metrics.unpriced, metrics.unavailable, metrics.admission, metrics.flush, metrics.flushed, metrics.flushFails,
+		metrics.queueDepth, metrics.ledgerUp}, metrics.hooks...) {
 		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}

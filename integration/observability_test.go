@@ -35,6 +35,8 @@ func TestMetricsOnCaddyEndpoint(t *testing.T) {
 		`caddy_ai_gateway_ledger_flush_duration_seconds_bucket`,
 		`caddy_ai_gateway_ledger_queue_depth`,
 		`caddy_ai_gateway_ledger_healthy 1`,
+		`caddy_ai_gateway_webhook_delivered_total`,
+		`caddy_ai_gateway_webhook_scheduled`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
