@@ -52,6 +52,8 @@ type App struct {
 	// MetricsPerTenant adds caddy_ai_gateway_tenant_requests_total, labelled by tenant: one series per
 	// tenant and outcome, so only for a bounded number of tenants. Default: false.
 	MetricsPerTenant bool `json:"metrics_per_tenant,omitempty"`
+	// Retention says how long the ledger keeps data. Default: operation records 90 days, rollups forever.
+	Retention *RetentionConfig `json:"retention,omitempty"`
 	// WebhookDelivery configures delivery of the tenants' webhooks. Default: see WebhookConfig.
 	WebhookDelivery *WebhookConfig `json:"webhooks,omitempty"`
 
@@ -61,6 +63,25 @@ type App struct {
 	prices   *pricing.Table
 	billing  handlers.Billing
 	logger   *zap.Logger
+}
+
+// RetentionConfig says how long the ledger keeps data. Billing data (daily and monthly usage, invoices) is
+// never pruned.
+type RetentionConfig struct {
+	// Operations is how long raw operation records are kept; negative keeps them forever. Default: 90 days.
+	Operations caddy.Duration `json:"operations,omitempty"`
+	// Rollups is how long hourly analytics are kept; 0 keeps them forever. Default: forever.
+	Rollups caddy.Duration `json:"rollups,omitempty"`
+	// Interval is the time between pruning passes. Default: 1h.
+	Interval caddy.Duration `json:"interval,omitempty"`
+}
+
+func (c *RetentionConfig) policy() ledger.RetentionPolicy {
+	p := ledger.RetentionPolicy{Operations: time.Duration(c.Operations), Rollups: time.Duration(c.Rollups)}
+	if c.Operations == 0 {
+		p.Operations = ledger.DefaultOperationRetention
+	}
+	return p
 }
 
 // WebhookConfig is how webhooks are delivered. It applies at start and at every reload (the dispatcher is
@@ -203,6 +224,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.WebhookDelivery == nil {
 		a.WebhookDelivery = new(WebhookConfig)
 	}
+	if a.Retention == nil {
+		a.Retention = new(RetentionConfig)
+	}
+	a.shared.pruner.SetPolicy(a.Retention.policy())
+	a.shared.pruner.SetInterval(time.Duration(a.Retention.Interval))
 	if err := a.shared.startDispatcher(a.WebhookDelivery.options(), a.logger.Named("webhooks")); err != nil {
 		return err
 	}

@@ -40,6 +40,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		unpriced       allow | refuse
 //		estimate_output_tokens <n>
 //		metrics_per_tenant
+//		retention {
+//			operations <duration> | forever
+//			rollups    <duration> | forever
+//			interval   <duration>
+//		}
 //		webhooks {
 //			timeout       <duration>
 //			schedule      <duration>...
@@ -114,6 +119,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("key_cache_size: %q is not a positive integer", s)
 			}
 			a.KeyCacheSize = n
+		case "retention":
+			c, err := parseRetention(d)
+			if err != nil {
+				return err
+			}
+			a.Retention = c
 		case "webhooks":
 			c, err := parseWebhooks(d)
 			if err != nil {
@@ -393,6 +404,41 @@ func parseWebhooks(d *caddyfile.Dispenser) (*WebhookConfig, error) {
 			c.AllowPrivateTargets = true
 		default:
 			return nil, d.Errf("unrecognized webhooks option %q", opt)
+		}
+	}
+	return c, nil
+}
+
+func parseRetention(d *caddyfile.Dispenser) (*RetentionConfig, error) {
+	c := new(RetentionConfig)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var v string
+		if !d.AllArgs(&v) {
+			return nil, d.ArgErr()
+		}
+		var dur time.Duration
+		switch {
+		case v == "forever" && opt != "interval":
+			dur = -1
+		default:
+			var err error
+			if dur, err = caddy.ParseDuration(v); err != nil || dur <= 0 {
+				return nil, d.Errf("%s: %q is not a positive duration (like 90d)", opt, v)
+			}
+		}
+		switch opt {
+		case "operations":
+			c.Operations = caddy.Duration(dur)
+		case "rollups":
+			c.Rollups = caddy.Duration(max(dur, 0)) // 0 keeps rollups forever
+		case "interval":
+			c.Interval = caddy.Duration(dur)
+		default:
+			return nil, d.Errf("unrecognized retention option %q", opt)
 		}
 	}
 	return c, nil

@@ -28,6 +28,7 @@ type shared struct {
 	writer   *ledger.Writer
 	limiter  *limits.Limiter
 	keys     *handlers.Directory
+	pruner   *ledger.Pruner
 	throttle *webhooks.Throttle
 	stop     chan struct{}
 
@@ -72,6 +73,9 @@ func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, e
 		store.Close()
 		return nil, err
 	}
+	// Retention starts with the defaults; each config's Provision sets its own policy.
+	s.pruner = store.NewPruner(ledger.PrunerOptions{Policy: ledger.DefaultRetention, Logger: logger.Named("retention")})
+	s.pruner.Start()
 	go s.evictIdle(time.Minute)
 	logger.Info("ledger opened", zap.String("database", path), zap.Int("tenants_with_usage_today", len(usage)))
 	return s, nil
@@ -137,6 +141,7 @@ func (s *shared) Destruct() error {
 		s.stopDispatcher(d)
 	}
 	s.dispatcherMu.Unlock()
+	s.pruner.Stop()
 	err := s.writer.Close()
 	s.keys.Close()
 	return errors.Join(err, s.store.Close())

@@ -289,3 +289,33 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkHandlerMetered is ServeHTTP for a chat completion: the body read, checked and parsed, the answer
+// metered (a JSON body with usage), the cost priced and the record queued.
+func BenchmarkHandlerMetered(b *testing.B) {
+	rt := newTestRuntime(b)
+	g := newTestGateway(rt)
+	keys := benchTenants(b, rt, 1000)
+	answer := []byte(`{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, how can I help?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}`)
+	upstream := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		_, err := w.Write(answer)
+		return err
+	})
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":"Say hello"}]}`
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+			req.Header["Authorization"] = []string{"Bearer " + keys[int(n.Add(1))%len(keys)]}
+			g.ServeHTTP(w, req, upstream)
+		}
+	})
+	b.StopTimer()
+	rt.writer.Flush(context.Background())
+}

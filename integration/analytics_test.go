@@ -121,7 +121,8 @@ func TestAnalyticsThroughTheGateway(t *testing.T) {
 	}
 
 	// Percentiles within 1% of the exact ones from the records (and shown to the microsecond).
-	if slow := slices.DeleteFunc(slices.Clone(latencies), func(us int64) bool { return us < 120_000 }); len(slow) != 3 ||
+	// (At least: a loaded machine adds its own delays.)
+	if slow := slices.DeleteFunc(slices.Clone(latencies), func(us int64) bool { return us < 120_000 }); len(slow) < 3 ||
 		slices.Max(latencies) < 400_000 {
 		t.Errorf("latencies %v µs do not reflect the injected 120, 250 and 400 ms", latencies)
 	}

@@ -119,16 +119,16 @@ type PrunerOptions struct {
 
 // Pruner applies a retention policy in the background.
 type Pruner struct {
-	store    *Store
-	interval time.Duration
-	batch    int
-	log      *zap.Logger
-	now      func() time.Time
+	store *Store
+	batch int
+	log   *zap.Logger
+	now   func() time.Time
 
-	mu      sync.Mutex
-	policy  RetentionPolicy
-	cancel  context.CancelFunc
-	stopped chan struct{}
+	mu       sync.Mutex
+	policy   RetentionPolicy
+	interval time.Duration
+	cancel   context.CancelFunc
+	stopped  chan struct{}
 }
 
 // NewPruner makes a Pruner for s; Start starts it.
@@ -153,6 +153,15 @@ func (p *Pruner) SetPolicy(policy RetentionPolicy) {
 	p.mu.Lock()
 	p.policy = policy
 	p.mu.Unlock()
+}
+
+// SetInterval changes the time between passes from the next wait on; zero or less keeps it.
+func (p *Pruner) SetInterval(d time.Duration) {
+	if d > 0 {
+		p.mu.Lock()
+		p.interval = d
+		p.mu.Unlock()
+	}
 }
 
 // Start runs a pass now and then every interval, until Stop. Starting a started Pruner does nothing.
@@ -181,14 +190,16 @@ func (p *Pruner) Stop() {
 
 func (p *Pruner) run(ctx context.Context, stopped chan struct{}) {
 	defer close(stopped)
-	ticker := time.NewTicker(p.interval)
-	defer ticker.Stop()
 	for {
 		p.Run(ctx)
+		p.mu.Lock()
+		wait := time.NewTimer(p.interval)
+		p.mu.Unlock()
 		select {
 		case <-ctx.Done():
+			wait.Stop()
 			return
-		case <-ticker.C:
+		case <-wait.C:
 		}
 	}
 }

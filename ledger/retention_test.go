@@ -214,6 +214,7 @@ func TestPruner(t *testing.T) {
 		t.Fatalf("keep-forever policy pruned %+v: %v", got, err)
 	}
 	p.SetPolicy(DefaultRetention)
+	p.SetInterval(time.Millisecond) // passes one after the other: Stop must still end them
 	p.Start()
 	p.Start() // no second goroutine
 	if !waitFor(10*time.Second, func() bool { return totalOps(t, s) == 4 }) {
