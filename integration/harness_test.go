@@ -169,6 +169,14 @@ func (g *gateway) do(method, url string, header http.Header, body string) reply 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := g.client.Do(req)
+	// A reload closes the old server's keep-alive connections, and a request sent on one just then fails
+	// before reaching any handler (plain reverse_proxy too: see TestReloadUnderLoad). Retry as SDKs do.
+	for retry := 0; err != nil && retry < 3; retry++ {
+		if body != "" {
+			req.Body, _ = req.GetBody()
+		}
+		resp, err = g.client.Do(req)
+	}
 	if err != nil {
 		g.t.Fatalf("%s %s: %v", method, url, err)
 	}
