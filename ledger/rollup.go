@@ -234,6 +234,7 @@ type rollupKey struct {
 	hour   int64
 	model  string
 	opType string
+	all    bool // a row of hourly_usage_all
 }
 
 // rollupBatch gathers a transaction's records by key, so that each key costs one read and one write however
@@ -247,7 +248,7 @@ func (b *rollupBatch) add(op *Operation) {
 		b.tenants, b.all = map[rollupKey]*Rollup{}, map[rollupKey]*Rollup{}
 	}
 	latency, ttfb := sketchIndex(op.Latency.Microseconds()), sketchIndex(op.TTFB.Microseconds())
-	k := rollupKey{op.TenantID, hourOf(op.At), op.Model, op.Type}
+	k := rollupKey{tenant: op.TenantID, hour: hourOf(op.At), model: op.Model, opType: op.Type}
 	for i, m := range [2]map[rollupKey]*Rollup{b.tenants, b.all} {
 		if i == 1 {
 			k.tenant = ""
@@ -318,17 +319,20 @@ func (st *rollupStmts) Close() error {
 
 // write merges the batch into the stored rollups inside tx, the transaction that inserts its records. The
 // single writer holds the database while it runs, so reading a row, merging in Go and writing it back is
-// safe; the sketches are why the merge is in Go rather than in the upsert.
-func (b *rollupBatch) write(ctx context.Context, tx *sql.Tx, st *rollupStmts) error {
+// safe; the sketches are why the merge is in Go rather than in the upsert. known, when given, holds the
+// sketches the writer itself stored in rows it wrote earlier, so those rows need no read; what this
+// transaction stores goes into staged, to become known once it commits.
+func (b *rollupBatch) write(ctx context.Context, tx *sql.Tx, st *rollupStmts, known *sketchCache) error {
 	get, put := tx.StmtContext(ctx, st.getTenant), tx.StmtContext(ctx, st.putTenant)
 	for k, r := range b.tenants {
-		if err := mergeRollup(ctx, get, put, r, k.tenant, k.hour, k.model, k.opType); err != nil {
+		if err := mergeRollup(ctx, get, put, r, known, k, k.tenant, k.hour, k.model, k.opType); err != nil {
 			return fmt.Errorf("adding hourly usage of %q: %w", k.tenant, err)
 		}
 	}
 	get, put = tx.StmtContext(ctx, st.getAll), tx.StmtContext(ctx, st.putAll)
 	for k, r := range b.all {
-		if err := mergeRollup(ctx, get, put, r, k.hour, k.model, k.opType); err != nil {
+		k.all = true
+		if err := mergeRollup(ctx, get, put, r, known, k, k.hour, k.model, k.opType); err != nil {
 			return fmt.Errorf("adding hourly usage of all tenants: %w", err)
 		}
 	}
@@ -336,21 +340,85 @@ func (b *rollupBatch) write(ctx context.Context, tx *sql.Tx, st *rollupStmts) er
 }
 
 // mergeRollup adds a batch's facts to one stored row. The counts and sums add up in the upsert; the sketches
-// are read back and merged here, as SQL cannot add two histograms.
-func mergeRollup(ctx context.Context, get, put *sql.Stmt, add *Rollup, key ...any) error {
-	var latency, ttfb []byte
-	err := get.QueryRowContext(ctx, key...).Scan(&latency, &ttfb)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+// are read back (or taken from known) and merged here, as SQL cannot add two histograms.
+func mergeRollup(ctx context.Context, get, put *sql.Stmt, add *Rollup, known *sketchCache, k rollupKey, key ...any) error {
+	stored, ok := known.get(k)
+	if !ok {
+		err := get.QueryRowContext(ctx, key...).Scan(&stored.latency, &stored.ttfb)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	latency, err := appendMerged(nil, stored.latency, &add.Latency.Sketch)
+	if err != nil {
 		return err
 	}
-	if latency, err = appendMerged(nil, latency, &add.Latency.Sketch); err != nil {
+	ttfb, err := appendMerged(nil, stored.ttfb, &add.TTFB.Sketch)
+	if err != nil {
 		return err
 	}
-	if ttfb, err = appendMerged(nil, ttfb, &add.TTFB.Sketch); err != nil {
+	if _, err = put.ExecContext(ctx, append(key, add.values(latency, ttfb)...)...); err != nil {
 		return err
 	}
-	_, err = put.ExecContext(ctx, append(key, add.values(latency, ttfb)...)...)
-	return err
+	known.stage(k, sketchPair{latency, ttfb})
+	return nil
+}
+
+// sketchCache remembers the sketches of the rollup rows the writer stored in the current and the previous
+// hour: the writer is their only writer, so what it stored is what the database holds. Entries are staged
+// during a transaction and kept only once it commits.
+type sketchCache struct {
+	rows   map[rollupKey]sketchPair
+	staged map[rollupKey]sketchPair
+	hour   int64 // the latest hour seen; rows of older hours than hour-1 are dropped
+}
+
+type sketchPair struct{ latency, ttfb []byte }
+
+func (c *sketchCache) get(k rollupKey) (sketchPair, bool) {
+	if c == nil {
+		return sketchPair{}, false
+	}
+	p, ok := c.rows[k]
+	return p, ok
+}
+
+func (c *sketchCache) stage(k rollupKey, p sketchPair) {
+	if c == nil {
+		return
+	}
+	if c.staged == nil {
+		c.staged = map[rollupKey]sketchPair{}
+	}
+	c.staged[k] = p
+}
+
+// commit keeps what the committed transaction stored; abort forgets it.
+func (c *sketchCache) commit() {
+	if c == nil {
+		return
+	}
+	if c.rows == nil {
+		c.rows = map[rollupKey]sketchPair{}
+	}
+	for k, p := range c.staged {
+		if k.hour > c.hour {
+			c.hour = k.hour
+		}
+		c.rows[k] = p
+	}
+	clear(c.staged)
+	for k := range c.rows {
+		if k.hour < c.hour-3600 {
+			delete(c.rows, k)
+		}
+	}
+}
+
+func (c *sketchCache) abort() {
+	if c != nil {
+		clear(c.staged)
+	}
 }
 
 // backfillRollups rolls up the records written before rollups existed (schema version 3), a chunk of records
@@ -390,7 +458,7 @@ func backfillRollups(ctx context.Context, tx *sql.Tx) error {
 		if n == 0 {
 			return nil
 		}
-		if err := b.write(ctx, tx, st); err != nil {
+		if err := b.write(ctx, tx, st, nil); err != nil {
 			return fmt.Errorf("rolling up the records before seq %d: %w", after, err)
 		}
 	}

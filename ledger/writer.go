@@ -46,6 +46,7 @@ type Writer struct {
 
 	insertOp, addDaily, addMonthly *sql.Stmt
 	rollups                        *rollupStmts
+	sketches                       sketchCache // the writer's own rollup rows, so it need not read them back
 }
 
 // item is a record to write or, with a nil op, a flush barrier; done, if set, receives the commit's result.
@@ -356,8 +357,13 @@ func (w *Writer) commit(batch []item) error {
 			return fmt.Errorf("adding monthly usage: %w", err)
 		}
 	}
-	if err := hourly.write(ctx, tx, w.rollups); err != nil {
+	defer w.sketches.abort() // a no-op after commit(): nothing is left staged
+	if err := hourly.write(ctx, tx, w.rollups, &w.sketches); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	w.sketches.commit()
+	return nil
 }
