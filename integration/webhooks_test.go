@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -274,5 +275,25 @@ func TestWebhookTargetsAndSelfService(t *testing.T) {
 	}
 	if r := g.admin("GET", "/ai_gateway/deliveries/dlv_nope", ""); r.status != 404 {
 		t.Errorf("unknown delivery: %d", r.status)
+	}
+}
+
+// TestDeletingATenantRemovesItsEndpoints: no endpoint outlives its tenant.
+func TestDeletingATenantRemovesItsEndpoints(t *testing.T) {
+	g := startHooks(t)
+	g.tenantWithKey("acme", "open")
+	rc := newReceiver(t)
+	ep := g.subscribe(rc, "acme")
+	if r := g.admin("DELETE", "/ai_gateway/tenants/acme", ""); r.status != 204 {
+		t.Fatal(r.status)
+	}
+	if eps, err := g.app().Webhooks().ListEndpoints(context.Background(), "acme"); err != nil || len(eps) != 0 {
+		t.Fatalf("endpoints left: %v %v", eps, err)
+	}
+	if r := g.admin("POST", "/ai_gateway/webhooks/"+ep+"/test", ""); r.status != 404 {
+		t.Fatalf("testing a deleted tenant's endpoint: %d", r.status)
+	}
+	if len(g.app().Webhooks().Subscriptions("acme")) != 0 {
+		t.Fatal("the writer would still fan out to the deleted endpoint")
 	}
 }

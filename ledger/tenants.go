@@ -160,10 +160,18 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) ([][]byte, error) {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM daily_usage WHERE tenant_id = ?`, id); err != nil {
 		return nil, fmt.Errorf("deleting tenant %s: %w", id, err)
 	}
+	// Its webhook endpoints go too (their deliveries and attempts cascade); events stay, like the records.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_endpoints WHERE tenant_id = ?`, id); err != nil {
+		return nil, fmt.Errorf("deleting tenant %s: %w", id, err)
+	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return nil, ErrNotFound
 	}
-	return hashes, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	s.Webhooks().refresh(id)
+	return hashes, nil
 }
 
 func keyHashes(ctx context.Context, tx *sql.Tx, tenantID string) ([][]byte, error) {

@@ -242,7 +242,13 @@ func (w *Writer) commitWithRetry(batch []item) error {
 		w.outbox.deliveries = w.outbox.deliveries[:0]
 		err := w.commit(batch)
 		if w.onCommit != nil {
-			w.onCommit(len(batch), time.Since(started), err)
+			n := 0
+			for _, it := range batch {
+				if it.op != nil {
+					n++
+				}
+			}
+			w.onCommit(n, time.Since(started), err)
 		}
 		if err == nil {
 			w.store.announceDeliveries(w.outbox.deliveries)
