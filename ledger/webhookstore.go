@@ -538,7 +538,7 @@ func (w *WebhookStore) RecordAttempt(ctx context.Context, r webhooks.AttemptResu
 			return err
 		}
 		if a.Succeeded() {
-			_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since = 0 WHERE id = ?`, d.EndpointID)
+			_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since = 0 WHERE id = ? AND failing_since != 0`, d.EndpointID)
 		} else {
 			_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since = ? WHERE id = ? AND failing_since = 0`,
 				nanos(a.At), d.EndpointID)

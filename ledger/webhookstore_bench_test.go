@@ -358,6 +358,9 @@ func benchDeadEndpointSQLite(b *testing.B, dead string, deadPending int) {
 	b.ReportMetric(us(rec, 0.50), "rec-p50-us")
 	b.ReportMetric(us(rec, 0.99), "rec-p99-us")
 	b.ReportMetric(float64(deadAttempts.Load())/float64(b.N), "dead-attempts/op")
+	if st := d.Stats(); dead == "hang" && st.InFlight != 1 {
+		b.Fatalf("%d attempts in flight, want the one hanging on the dead endpoint", st.InFlight)
+	}
 	if n := countDeliveries(b, s, webhooks.StatusSucceeded); n != warmup+b.N {
 		b.Fatalf("%d deliveries succeeded in the store, want %d", n, warmup+b.N)
 	}
