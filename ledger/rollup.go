@@ -401,16 +401,18 @@ func (c *sketchCache) commit() {
 	if c.rows == nil {
 		c.rows = map[rollupKey]sketchPair{}
 	}
+	latest := c.hour
 	for k, p := range c.staged {
-		if k.hour > c.hour {
-			c.hour = k.hour
-		}
+		latest = max(latest, k.hour)
 		c.rows[k] = p
 	}
 	clear(c.staged)
-	for k := range c.rows {
-		if k.hour < c.hour-3600 {
-			delete(c.rows, k)
+	if latest > c.hour { // a new hour: drop rows older than the previous one (once an hour, not every commit)
+		c.hour = latest
+		for k := range c.rows {
+			if k.hour < c.hour-3600 {
+				delete(c.rows, k)
+			}
 		}
 	}
 }
