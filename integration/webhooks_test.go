@@ -297,3 +297,42 @@ func TestDeletingATenantRemovesItsEndpoints(t *testing.T) {
 		t.Fatal("the writer would still fan out to the deleted endpoint")
 	}
 }
+
+// TestWebhookBudgetAndRateLimitEvents: budget.warning and budget.exceeded once a month, rate_limit.exceeded at
+// most once a minute, each with the tenant's numbers.
+func TestWebhookBudgetAndRateLimitEvents(t *testing.T) {
+	cfg := strings.Replace(billingBase, "\t\tplan open daily_operations unlimited\n", "\t\tplan open daily_operations unlimited\n"+hookBase+`		plan throttled {
+			daily_operations unlimited
+			rate 1/h
+			burst 1
+		}
+`, 1)
+	g := start(t, cfg, "{HANDLER}", "")
+	key := g.tenantWithKey("acme", "capped") // budget 0.001, warn at 80%
+	slow := g.tenantWithKey("slow", "throttled")
+	rc := newReceiver(t)
+	g.subscribe(rc, "acme", "budget.warning", "budget.exceeded")
+	rc2 := newReceiver(t)
+	g.subscribe(rc2, "slow", "rate_limit.exceeded")
+
+	body := `{"model":"test-model","max_tokens":10,"messages":[{"role":"user","content":"hello world"}]}` // 22,000 a call
+	for i := 0; i < 60; i++ {
+		g.call(key, "/v1/chat/completions", body)
+	}
+	warn := rc.waitFor("budget.warning", 1)[0]["data"].(map[string]any)
+	exceeded := rc.waitFor("budget.exceeded", 1)[0]["data"].(map[string]any)
+	if warn["budget"] != "0.001000000" || exceeded["budget"] != "0.001000000" {
+		t.Errorf("budget events: %v %v", warn, exceeded)
+	}
+	for i := 0; i < 5; i++ {
+		g.call(slow, "/v1/chat/completions", body)
+	}
+	rl := rc2.waitFor("rate_limit.exceeded", 1)[0]["data"].(map[string]any)
+	time.Sleep(300 * time.Millisecond)
+	if n, m, k := len(rc.of("budget.warning")), len(rc.of("budget.exceeded")), len(rc2.of("rate_limit.exceeded")); n != 1 || m != 1 || k != 1 {
+		t.Fatalf("budget.warning %d, budget.exceeded %d, rate_limit.exceeded %d: want once each", n, m, k)
+	}
+	if rl["plan"] != "throttled" || rl["retry_after_seconds"].(float64) < 3000 {
+		t.Errorf("rate_limit.exceeded data %v", rl)
+	}
+}
