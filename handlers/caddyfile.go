@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"math"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -52,7 +54,7 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			size, err := humanize.ParseBytes(d.Val())
-			if err != nil || size == 0 {
+			if err != nil || size == 0 || size > math.MaxInt64 {
 				return d.Errf("max_request_body: %q is not a size like 16MiB", d.Val())
 			}
 			g.MaxRequestBody = int64(size)

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,11 +16,38 @@ import (
 // call is what the gateway learns of a request before forwarding it: its API format, what the body asks
 // for, and the price of the model.
 type call struct {
-	format usage.Format
-	req    usage.Request
-	price  pricing.Price
-	priced bool
+	format  usage.Format
+	req     usage.Request
+	price   pricing.Price
+	priced  bool
+	limited *limitedBody // the body of a non-JSON call, read as it streams upstream
 }
+
+// limitedBody fails a read past the size limit and remembers that it did.
+type limitedBody struct {
+	io.ReadCloser
+	left     int64
+	exceeded bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		b.exceeded = true
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		b.exceeded = true
+		return n, errBodyTooLarge
+	}
+	return n, err
+}
+
+var errBodyTooLarge = errors.New("request body too large")
 
 // readCall reads and checks the body: the size limit on every body, JSON validity on the JSON endpoints. It
 // buffers the body (a JSON request is needed whole anyway) and hands the next handler a reader over the same
@@ -37,7 +65,9 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 		return c, g.tooLarge()
 	}
 	if opType == OpOther {
-		r.Body = http.MaxBytesReader(nil, r.Body, g.MaxRequestBody)
+		// Streamed to the upstream as it comes; past the limit the read fails, and serve answers 413.
+		c.limited = &limitedBody{ReadCloser: r.Body, left: g.MaxRequestBody}
+		r.Body = c.limited
 		return c, nil
 	}
 	var buf bytes.Buffer
@@ -71,7 +101,9 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 			}
 		}
 		c.price, c.priced = g.rt.Prices().Lookup(c.req.Model)
-		if !c.priced && c.req.Model != "" && g.rt.Billing().RefuseUnpriced {
+		// Under refuse, a body without a (string) model is refused too: the upstream's default model is unpriced
+		// as far as the gateway knows.
+		if !c.priced && g.rt.Billing().RefuseUnpriced {
 			return c, &denial{http.StatusBadRequest, "invalid_request_error", "model_not_priced",
 				fmt.Sprintf("The model %q is not available on this gateway.", c.req.Model), ledger.OutcomeBadRequest}
 		}
@@ -136,4 +168,5 @@ func (c *call) settle(op *ledger.Operation, u usage.Usage, status int, provider 
 		CacheWrite: int64(p.CacheWrite), Version: p.Source}
 	op.Cost = int64(p.Cost(pricing.Tokens{Input: lu.InputTokens, CachedInput: lu.CachedTokens,
 		CacheWrite: lu.CacheWriteTokens, Output: lu.OutputTokens}).Total)
+	op.Clamp() // before the limiter adds it to the month's spend
 }

@@ -174,6 +174,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		}
 	}()
 	err := next.ServeHTTP(rec, r)
+	if c.limited != nil && c.limited.exceeded && rec.status == 0 {
+		// The body ran past max_request_body while streaming upstream: the client's fault, not the upstream's.
+		settled = true
+		g.rt.Limiter().Settle(res, false)
+		return deny(w, op, g.tooLarge())
+	}
 	g.settle(op, c, rec, res, policy, err)
 	settled = true
 	return err

@@ -203,7 +203,10 @@ func TestConcurrentQuotaExact(t *testing.T) {
 // TestCountsSurviveReloadAndRestart: a reload and a full restart on the same database never hand out a fresh quota
 // and never lose or duplicate a record.
 func TestCountsSurviveReloadAndRestart(t *testing.T) {
-	g := startMock(t)
+	// The upstream is outside the reloaded config: an ai_mock site in it would be reloaded too, and a request
+	// reaching its old server as that shuts down fails with 502, as with any Caddy upstream being reloaded.
+	up := newRecordingUpstream(t)
+	g := start(t, base, "{UPSTREAM}", up.addr)
 	key := g.tenantWithKey("acme", "small") // 5 a day
 	for i := 0; i < 3; i++ {
 		if r := g.call(key, "/v1/chat/completions", chatBody); r.status != 200 {
@@ -325,8 +328,8 @@ func TestSelfServiceUsageIsNotAnOperation(t *testing.T) {
 func TestStaticTenantFromCaddyfile(t *testing.T) {
 	t.Setenv("HELIX_TEST_KEY", "hx_statickeystatickeystatickey0000000001")
 	cfg := strings.Replace(base, "default_plan small", "default_plan small\n\t\ttenant demo {\n\t\t\tplan fifty\n\t\t\tkey {env.HELIX_TEST_KEY}\n\t\t}", 1)
-	mock := freePort(t)
-	g := start(t, cfg, "{MOCK}", mock, "{UPSTREAM}", "127.0.0.1:"+mock)
+	up := newRecordingUpstream(t) // outside the reloaded config, see TestCountsSurviveReloadAndRestart
+	g := start(t, cfg, "{UPSTREAM}", up.addr)
 	if r := g.call("hx_statickeystatickeystatickey0000000001", "/v1/chat/completions", chatBody); r.status != 200 {
 		t.Fatalf("static key: %d %s", r.status, r.raw)
 	}

@@ -47,6 +47,23 @@ type Operation struct {
 	Notices []Notice
 }
 
+// Caps on what one record can say it used and cost. A usage report beyond them is a provider's bug (or a
+// hostile upstream); capping keeps every running total (a month's cost, an hour's tokens) far from int64's
+// limit, so no sum can overflow and stall the writer on a batch it could never commit.
+const (
+	MaxRecordTokens = 1_000_000_000_000         // per kind of token
+	MaxRecordCost   = 1_000_000 * 1_000_000_000 // 1,000,000 currency units, in nano-units
+)
+
+// Clamp applies the caps to op's usage and cost.
+func (op *Operation) Clamp() {
+	u := &op.Usage
+	for _, n := range []*int64{&u.InputTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.OutputTokens, &u.ReasoningTokens} {
+		*n = min(max(*n, 0), MaxRecordTokens)
+	}
+	op.Cost = min(max(op.Cost, 0), MaxRecordCost)
+}
+
 // Notice is a webhook event to be: its type and data (tenant_id is added).
 type Notice struct {
 	Type string

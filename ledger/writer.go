@@ -315,6 +315,7 @@ func (w *Writer) commit(batch []item) error {
 		if op == nil {
 			continue
 		}
+		op.Clamp()
 		u, p := &op.Usage, &op.Price
 		res, err := insert.ExecContext(ctx, op.ID, op.TenantID, op.KeyID, op.At.UnixNano(), op.Type, op.Method, op.Path,
 			op.Status, op.Outcome, op.Counted, op.Latency.Microseconds(), op.TTFB.Microseconds(), op.Model, op.Provider,

@@ -1,6 +1,9 @@
 package limits
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // spend is a tenant's money for one UTC calendar month, in the ledger's money unit.
 type spend struct {
@@ -21,14 +24,22 @@ func (s *spend) fits(budget, estimate int64) bool {
 	if budget <= 0 {
 		return true
 	}
-	return s.spent+s.held+max(estimate, 0) <= budget
+	return addSat(addSat(s.spent, s.held), max(estimate, 0)) <= budget
 }
 
-func (s *spend) hold(estimate int64) { s.held += estimate }
+func (s *spend) hold(estimate int64) { s.held = addSat(s.held, estimate) }
 
 func (s *spend) settle(estimate, cost int64) {
 	s.held = max(s.held-estimate, 0)
-	s.spent += max(cost, 0)
+	s.spent = addSat(s.spent, max(cost, 0))
+}
+
+// addSat adds two non-negative amounts, stopping at the int64 limit instead of wrapping negative.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // remaining is the budget and what is left of it (0, 0 without a budget).
@@ -36,7 +47,7 @@ func (s *spend) remaining(budget int64) (limit, left int64) {
 	if budget <= 0 {
 		return 0, 0
 	}
-	return budget, max(budget-s.spent-s.held, 0)
+	return budget, max(budget-addSat(s.spent, s.held), 0)
 }
 
 func (s *spend) idle() bool { return s.spent == 0 && s.held == 0 }
