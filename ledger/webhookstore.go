@@ -238,6 +238,15 @@ func (w *WebhookStore) listEndpoints(ctx context.Context, db *sql.DB, tenantID s
 	return out, rows.Err()
 }
 
+// endpointTenant reads the tenant of endpoint id in tx; ErrNotFound if there is no such endpoint.
+func endpointTenant(ctx context.Context, tx *sql.Tx, id string, tenant *string) error {
+	err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM webhook_endpoints WHERE id = ?`, id).Scan(tenant)
+	if errors.Is(err, sql.ErrNoRows) {
+		return endpointNotFound(id)
+	}
+	return err
+}
+
 // tx runs fn in a transaction on the writer connection.
 func (w *WebhookStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := w.s.w.BeginTx(ctx, nil)
@@ -255,10 +264,7 @@ func (w *WebhookStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 func (w *WebhookStore) DeleteEndpoint(ctx context.Context, id string) error {
 	var tenant string
 	err := w.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM webhook_endpoints WHERE id = ?`, id).Scan(&tenant); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return endpointNotFound(id)
-			}
+		if err := endpointTenant(ctx, tx, id, &tenant); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM webhook_endpoints WHERE id = ?`, id)
@@ -297,10 +303,7 @@ func (w *WebhookStore) DisableEndpoint(ctx context.Context, id, reason string, a
 	var n int64
 	var tenant string
 	err := w.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM webhook_endpoints WHERE id = ?`, id).Scan(&tenant); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return endpointNotFound(id)
-			}
+		if err := endpointTenant(ctx, tx, id, &tenant); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET disabled = 1, disabled_reason = ?, disabled_at = ?
@@ -326,10 +329,7 @@ func (w *WebhookStore) DisableEndpoint(ctx context.Context, id, reason string, a
 func (w *WebhookStore) EnableEndpoint(ctx context.Context, id string) error {
 	var tenant string
 	err := w.tx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT tenant_id FROM webhook_endpoints WHERE id = ?`, id).Scan(&tenant); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return endpointNotFound(id)
-			}
+		if err := endpointTenant(ctx, tx, id, &tenant); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET disabled = 0, disabled_reason = '', disabled_at = 0,

@@ -73,18 +73,10 @@ func (l *Limiter) SeedSpend(tenant string, month time.Time, spent int64) {
 	if spent <= 0 || want != monthOfDay(dayOfNanos(now)) {
 		return
 	}
-	for {
-		st := l.lookup(tenant, true)
-		st.mu.Lock()
-		if st.gone {
-			st.mu.Unlock()
-			continue
+	l.locked(tenant, func(c *counters) {
+		c.rollForward(now)
+		if c.spend.month == want {
+			c.spend.spent = max(c.spend.spent, spent)
 		}
-		st.c.rollForward(now)
-		if st.c.spend.month == want {
-			st.c.spend.spent = max(st.c.spend.spent, spent)
-		}
-		st.mu.Unlock()
-		return
-	}
+	})
 }

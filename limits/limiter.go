@@ -53,6 +53,22 @@ func (l *Limiter) Admit(tenant string, p Policy) (Reservation, Decision) {
 // actual costs above their estimates: with estimates that are upper bounds, not at all.
 func (l *Limiter) AdmitSpend(tenant string, p Policy, estimate int64) (Reservation, Decision) {
 	now := l.now().UnixNano()
+	var d Decision
+	var day int64
+	st := l.locked(tenant, func(c *counters) {
+		d = c.admit(now, p, estimate)
+		day = c.day
+	})
+	if !d.Allowed() {
+		return Reservation{}, d
+	}
+	return Reservation{state: st, day: day, estimate: max(estimate, 0)}, d
+}
+
+// locked runs fn on tenant's counters (created if need be) under the tenant's lock, and returns the state. A
+// state removed (Forget, EvictIdle) between the lookup and the lock is looked up again: changing it would
+// change nothing anyone else sees.
+func (l *Limiter) locked(tenant string, fn func(*counters)) *tenantState {
 	for {
 		st := l.lookup(tenant, true)
 		st.mu.Lock()
@@ -60,13 +76,9 @@ func (l *Limiter) AdmitSpend(tenant string, p Policy, estimate int64) (Reservati
 			st.mu.Unlock()
 			continue
 		}
-		d := st.c.admit(now, p, estimate)
-		day := st.c.day
+		fn(&st.c)
 		st.mu.Unlock()
-		if !d.Allowed() {
-			return Reservation{}, d
-		}
-		return Reservation{state: st, day: day, estimate: max(estimate, 0)}, d
+		return st
 	}
 }
 
@@ -79,19 +91,11 @@ func (l *Limiter) Seed(tenant string, day time.Time, used int64) {
 	if used <= 0 || dayOfTime(day) != dayOfNanos(now) {
 		return
 	}
-	for {
-		st := l.lookup(tenant, true)
-		st.mu.Lock()
-		if st.gone {
-			st.mu.Unlock()
-			continue
+	l.locked(tenant, func(c *counters) {
+		if c.rollForward(now) == dayOfTime(day) {
+			c.used = max(c.used, used)
 		}
-		if st.c.rollForward(now) == dayOfTime(day) {
-			st.c.used = max(st.c.used, used)
-		}
-		st.mu.Unlock()
-		return
-	}
+	})
 }
 
 // Forget drops a deleted tenant's state. Reservations still in flight settle into the
