@@ -204,6 +204,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.KeyCacheSize == 0 {
 		a.KeyCacheSize = 100_000
 	}
+	if a.KeyCacheSize < 1 || a.KeyCacheSize > 100_000_000 {
+		return fmt.Errorf("key_cache_size %d: want 1 to 100000000", a.KeyCacheSize)
+	}
 	if err := a.compilePlans(); err != nil {
 		return err
 	}

@@ -115,8 +115,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n < 1 {
-				return d.Errf("key_cache_size: %q is not a positive integer", s)
+			if err != nil || n < 1 || n > 100_000_000 {
+				return d.Errf("key_cache_size: %q is not a number from 1 to 100000000", s)
 			}
 			a.KeyCacheSize = n
 		case "retention":

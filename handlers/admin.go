@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -132,7 +133,7 @@ func createTenant(rt Runtime, w http.ResponseWriter, r *http.Request) error {
 	if _, ok := rt.Plan(body.Plan); !ok {
 		return badField("plan", "plan %q is not configured", body.Plan)
 	}
-	if len(body.Name) > 200 {
+	if utf8.RuneCountInString(body.Name) > 200 {
 		return badField("name", "name must be at most 200 characters")
 	}
 	t := ledger.Tenant{ID: body.ID, Name: body.Name, Plan: body.Plan}
@@ -200,7 +201,7 @@ func updateTenant(rt Runtime, w http.ResponseWriter, r *http.Request) error {
 	if body.Status != nil && *body.Status != ledger.StatusActive && *body.Status != ledger.StatusSuspended {
 		return badField("status", "status must be %q or %q", ledger.StatusActive, ledger.StatusSuspended)
 	}
-	if body.Name != nil && len(*body.Name) > 200 {
+	if body.Name != nil && utf8.RuneCountInString(*body.Name) > 200 {
 		return badField("name", "name must be at most 200 characters")
 	}
 	id := r.PathValue("id")
@@ -238,7 +239,7 @@ func createKey(rt Runtime, w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
-	if len(body.Name) > 200 {
+	if utf8.RuneCountInString(body.Name) > 200 {
 		return badField("name", "name must be at most 200 characters")
 	}
 	id := r.PathValue("id")

@@ -51,7 +51,7 @@ func createEndpoint(ctx context.Context, rt Runtime, w http.ResponseWriter, r *h
 	}
 	ep, err := webhooks.NewEndpoint(tenantID, body.URL, body.EventTypes, time.Now())
 	if err != nil {
-		return badField("", "%v", err)
+		return badField("event_types", "%v", err)
 	}
 	if err := rt.Webhooks().CreateEndpoint(ctx, ep); err != nil {
 		return err

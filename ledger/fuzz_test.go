@@ -42,3 +42,16 @@ func FuzzParseTaxRate(f *testing.F) {
 		}
 	})
 }
+
+func TestParseTaxRate(t *testing.T) {
+	for in, want := range map[string]TaxRate{"10%": 100000, "7.25%": 72500, "0%": 0, "100%": 1000000, " 19.6% ": 196000} {
+		if got, err := ParseTaxRate(in); err != nil || got != want {
+			t.Errorf("ParseTaxRate(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"5.%", "100.5%", "101%", "-1%", "10", "1e1%", ".5%", "7.00001%"} {
+		if got, err := ParseTaxRate(in); err == nil {
+			t.Errorf("ParseTaxRate(%q) = %d, want an error", in, got)
+		}
+	}
+}

@@ -59,13 +59,13 @@ type TaxRate int64
 // ParseTaxRate reads "10%", "7.25%" or "0%" (at most four decimals).
 func ParseTaxRate(s string) (TaxRate, error) {
 	num, ok := strings.CutSuffix(strings.TrimSpace(s), "%")
-	whole, frac, _ := strings.Cut(num, ".")
-	if !ok || whole == "" || len(frac) > 4 || strings.ContainsAny(num, "+-eE") {
+	whole, frac, dot := strings.Cut(num, ".")
+	if !ok || whole == "" || len(frac) > 4 || dot && frac == "" || strings.ContainsAny(num, "+-eE") {
 		return 0, fmt.Errorf("tax rate %q: want a percentage like 10%% or 7.25%%", s)
 	}
 	w, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || w > 1000 {
-		return 0, fmt.Errorf("tax rate %q: want a percentage from 0%% to 1000%%", s)
+	if err != nil || w > 100 {
+		return 0, fmt.Errorf("tax rate %q: want a percentage from 0%% to 100%%", s)
 	}
 	f := int64(0)
 	if frac != "" {
@@ -73,7 +73,10 @@ func ParseTaxRate(s string) (TaxRate, error) {
 			return 0, fmt.Errorf("tax rate %q: want a percentage like 10%% or 7.25%%", s)
 		}
 	}
-	return TaxRate(w*10000 + f), nil
+	if r := TaxRate(w*10000 + f); r <= 100*10000 {
+		return r, nil
+	}
+	return 0, fmt.Errorf("tax rate %q: want a percentage from 0%% to 100%%", s)
 }
 
 // String is the rate as a percentage: "10%", "7.25%".
