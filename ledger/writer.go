@@ -112,6 +112,7 @@ func (w *Writer) SetDurability(sync bool, interval time.Duration) {
 // Record queues op. In batch mode it returns once op is queued (blocking while the queue is full); in sync
 // mode, once op is committed. It returns ctx's error if ctx ends first; a queued record is written regardless.
 func (w *Writer) Record(ctx context.Context, op *Operation) error {
+	op.Clamp() // here, in the caller's goroutine: the writer only reads a queued record
 	it := item{op: op}
 	if w.sync.Load() {
 		it.done = make(chan error, 1)
@@ -315,7 +316,6 @@ func (w *Writer) commit(batch []item) error {
 		if op == nil {
 			continue
 		}
-		op.Clamp()
 		u, p := &op.Usage, &op.Price
 		res, err := insert.ExecContext(ctx, op.ID, op.TenantID, op.KeyID, op.At.UnixNano(), op.Type, op.Method, op.Path,
 			op.Status, op.Outcome, op.Counted, op.Latency.Microseconds(), op.TTFB.Microseconds(), op.Model, op.Provider,
