@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -268,10 +267,4 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func jsonBody(v any) string {
-	var b bytes.Buffer
-	json.NewEncoder(&b).Encode(v)
-	return b.String()
 }
