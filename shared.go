@@ -44,25 +44,6 @@ func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, e
 		return nil, err
 	}
 	s := &shared{store: store, limiter: limits.New(nil), throttle: webhooks.NewThrottle(), stop: make(chan struct{}), stopped: make(chan struct{})}
-	// A restart must never hand out a fresh quota: today's counts come back from the ledger.
-	now := time.Now().UTC()
-	usage, err := store.DailyUsage(context.Background(), now)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("reading today's usage from %s: %w", path, err)
-	}
-	for tenant, used := range usage {
-		s.limiter.Seed(tenant, now, used)
-	}
-	// And a fresh budget neither.
-	spend, err := store.MonthlySpend(context.Background(), now)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("reading this month's spend from %s: %w", path, err)
-	}
-	for tenant, spent := range spend {
-		s.limiter.SeedSpend(tenant, now, spent)
-	}
 	if s.keys, err = handlers.NewDirectory(store, keyCacheSize); err != nil {
 		store.Close()
 		return nil, err
@@ -72,6 +53,30 @@ func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, e
 		s.keys.Close()
 		store.Close()
 		return nil, err
+	}
+	// A restart must never hand out a fresh quota: today's counts come back from the ledger (NewWriter has
+	// added up any records the stored totals missed).
+	now := time.Now().UTC()
+	usage, err := store.DailyUsage(context.Background(), now)
+	if err != nil {
+		s.writer.Close()
+		s.keys.Close()
+		store.Close()
+		return nil, fmt.Errorf("reading today's usage from %s: %w", path, err)
+	}
+	for tenant, used := range usage {
+		s.limiter.Seed(tenant, now, used)
+	}
+	// And a fresh budget neither.
+	spend, err := store.MonthlySpend(context.Background(), now)
+	if err != nil {
+		s.writer.Close()
+		s.keys.Close()
+		store.Close()
+		return nil, fmt.Errorf("reading this month's spend from %s: %w", path, err)
+	}
+	for tenant, spent := range spend {
+		s.limiter.SeedSpend(tenant, now, spent)
 	}
 	// Retention starts with the defaults; each config's Provision sets its own policy.
 	s.pruner = store.NewPruner(ledger.PrunerOptions{Policy: ledger.DefaultRetention, Logger: logger.Named("retention")})

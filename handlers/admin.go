@@ -219,6 +219,11 @@ func updateTenant(rt Runtime, w http.ResponseWriter, r *http.Request) error {
 
 func deleteTenant(rt Runtime, w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	// The totals trail the records; write them first, so that the quota counter deleted with the tenant
+	// does not come back from them (or from adding up its records again after a restart).
+	if err := rt.Writer().Flush(r.Context()); err != nil {
+		return err
+	}
 	hashes, err := rt.Ledger().DeleteTenant(r.Context(), id)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return notFound("tenant", id)

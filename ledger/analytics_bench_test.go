@@ -105,7 +105,7 @@ func writeRollups(tb testing.TB, s *Store, batch *rollupBatch) {
 // transaction reads and writes one row per tenant, model and operation type it touches, and the sketches
 // hold real latencies. With 1,000 tenants nearly every record of a batch has a row of its own (the worst case).
 func BenchmarkWriterBatchRollupKeys(b *testing.B) {
-	for _, tenants := range []int{16, 1000} {
+	for _, tenants := range []int{16, 1000, 10000} {
 		b.Run(fmt.Sprint("tenants=", tenants), func(b *testing.B) {
 			s := openTestStore(b)
 			w := newTestWriter(b, s, WriterOptions{})

@@ -46,8 +46,12 @@ func (s *Store) PruneOperations(ctx context.Context, before time.Time, batch int
 		}
 		next, args = `SELECT tenant_id FROM operations WHERE tenant_id > ? ORDER BY tenant_id LIMIT 1`, []any{tenant}
 		for {
+			// Never the records the stored totals do not include yet (aggregate.go), nor the last record:
+			// it keeps new seqs above aggregated_seq, as SQLite numbers a row one past the largest present.
 			res, err := s.w.ExecContext(ctx, `DELETE FROM operations WHERE seq IN
-				(SELECT seq FROM operations WHERE tenant_id = ? AND at < ? LIMIT ?)`, tenant, cutoff, batch)
+				(SELECT seq FROM operations WHERE tenant_id = ? AND at < ?
+					AND seq <= (SELECT value FROM ledger_state WHERE name = 'aggregated_seq')
+					AND seq < (SELECT max(seq) FROM operations) LIMIT ?)`, tenant, cutoff, batch)
 			if err != nil {
 				return deleted, err
 			}

@@ -173,6 +173,17 @@ var migrations = []string{
 
 	// 4: webhooks: endpoints, the outbox of events and deliveries, attempts (see webhookstore.go).
 	webhookSchema,
+
+	// 5: the totals (daily_usage, monthly_usage and the hourly rollups) trail the records by a few seconds: the
+	// writer adds them up in memory and writes them together with aggregated_seq, the seq of the last record
+	// they include. After a crash, the records past it are added up again (see aggregate.go). quota_day is
+	// the UTC day a call was counted on when it differs from the day it arrived ('' otherwise).
+	`CREATE TABLE ledger_state (
+		name  TEXT PRIMARY KEY,
+		value INTEGER NOT NULL
+	) STRICT, WITHOUT ROWID;
+	INSERT INTO ledger_state (name, value) SELECT 'aggregated_seq', coalesce(max(seq), 0) FROM operations;
+	ALTER TABLE operations ADD COLUMN quota_day TEXT NOT NULL DEFAULT '';`,
 }
 
 // backfills run in a migration's transaction, after its SQL, for what SQL alone cannot compute.

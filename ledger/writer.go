@@ -21,7 +21,11 @@ type WriterOptions struct {
 	Sync      bool          // Record returns only once its record is committed
 	QueueSize int           // records waiting to be written before Record blocks (backpressure); default 16384
 	MaxBatch  int           // records per transaction at most; default 2048
-	Logger    *zap.Logger
+	// AggregateInterval is how far the totals (daily, monthly, hourly) may trail the records; default 5s.
+	// MaxPendingRows writes them sooner when that many rows are waiting; default 50,000.
+	AggregateInterval time.Duration
+	MaxPendingRows    int
+	Logger            *zap.Logger
 	// OnCommit, if set, is called after every commit attempt with its records, duration and error (metrics).
 	OnCommit func(records int, d time.Duration, err error)
 }
@@ -47,6 +51,14 @@ type Writer struct {
 	insertOp, addDaily, addMonthly *sql.Stmt
 	rollups                        *rollupStmts
 	sketches                       sketchCache // the writer's own rollup rows, so it need not read them back
+
+	// The totals of committed records not yet written (aggregate.go), and the seqs of the last record
+	// committed and of the last one the stored totals include. Only the writer goroutine touches them.
+	pending                aggregates
+	lastSeq, aggregatedSeq int64
+	aggInterval            time.Duration
+	maxPending             int
+	fresh                  []*Operation // the records a batch inserted (not already present)
 }
 
 // item is a record to write or, with a nil op, a flush barrier; done, if set, receives the commit's result.
@@ -69,15 +81,22 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.AggregateInterval <= 0 {
+		o.AggregateInterval = DefaultAggregateInterval
+	}
+	if o.MaxPendingRows <= 0 {
+		o.MaxPendingRows = DefaultMaxPendingRows
+	}
 	w := &Writer{store: s, queue: make(chan item, o.QueueSize), maxBatch: o.MaxBatch, log: o.Logger, onCommit: o.OnCommit,
-		outbox: outbox{hooks: s.Webhooks()}, stopped: make(chan struct{})}
+		outbox: outbox{hooks: s.Webhooks()}, stopped: make(chan struct{}), aggInterval: o.AggregateInterval,
+		maxPending: o.MaxPendingRows}
 	w.SetDurability(o.Sync, o.Interval)
 	var err error
 	if w.insertOp, err = s.w.Prepare(`INSERT INTO operations (id, tenant_id, key_id, at, op_type, method, path, status,
 		outcome, counted, latency_us, ttfb_us, model, provider, stream, input_tokens, cached_tokens, cache_write_tokens,
 		output_tokens, reasoning_tokens, usage_source, interrupted, unpriced, price_input, price_output, price_cached,
-		price_cache_write, price_version, cost)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
+		price_cache_write, price_version, cost, quota_day)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`); err != nil {
 		return nil, fmt.Errorf("preparing operation insert: %w", err)
 	}
 	if w.addDaily, err = s.w.Prepare(`INSERT INTO daily_usage (tenant_id, day, operations) VALUES (?, ?, ?)
@@ -95,6 +114,12 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 	}
 	if w.rollups, err = prepareRollupStmts(s.w); err != nil {
 		return nil, err
+	}
+	if n, err := w.replay(context.Background()); err != nil {
+		w.closeStmts()
+		return nil, fmt.Errorf("adding up the records after the stored totals: %w", err)
+	} else if n > 0 {
+		w.log.Info("added up records the totals missed (the last run ended without writing them)", zap.Int("records", n))
 	}
 	go w.run()
 	return w, nil
@@ -120,7 +145,7 @@ func (w *Writer) Record(ctx context.Context, op *Operation) error {
 	return w.enqueue(ctx, it)
 }
 
-// Flush waits until every record queued before it is committed.
+// Flush waits until every record queued before it is committed and included in the stored totals.
 func (w *Writer) Flush(ctx context.Context) error {
 	return w.enqueue(ctx, item{done: make(chan error, 1)})
 }
@@ -173,7 +198,7 @@ func (w *Writer) Close() error {
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.stopped
-	err := errors.Join(w.insertOp.Close(), w.addDaily.Close(), w.addMonthly.Close(), w.rollups.Close())
+	err := w.closeStmts()
 	if n := w.lost.Load(); n > 0 {
 		err = errors.Join(fmt.Errorf("%d operation records could not be committed: %w", n, w.Err()), err)
 	}
@@ -185,7 +210,23 @@ func (w *Writer) run() {
 	batch := make([]item, 0, w.maxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	for first := range w.queue {
+	totals := time.NewTicker(w.aggInterval) // writes the totals of an idle writer
+	defer totals.Stop()
+	for {
+		var first item
+		select {
+		case it, ok := <-w.queue:
+			if !ok {
+				w.finish()
+				return
+			}
+			first = it
+		case <-totals.C:
+			if w.aggregatesDue() {
+				w.writeAggregates()
+			}
+			continue
+		}
 		batch = append(batch[:0], first)
 		open := true
 		if first.done == nil {
@@ -225,13 +266,50 @@ func (w *Writer) run() {
 			}
 		}
 		err := w.commitWithRetry(batch)
+		barrier := false
 		for _, it := range batch {
-			if it.done != nil {
+			barrier = barrier || it.op == nil
+		}
+		var totalsErr error
+		if err == nil && (barrier || w.aggregatesDue()) {
+			totalsErr = w.writeAggregates()
+		}
+		for _, it := range batch {
+			switch {
+			case it.done == nil:
+			case it.op == nil: // a Flush: the records and their totals
+				it.done <- errors.Join(err, totalsErr)
+			default:
 				it.done <- err
 			}
 		}
 		clear(batch) // drop references to committed records
 	}
+}
+
+// writeAggregates writes the pending totals, logging a failure; they stay pending for the next attempt.
+func (w *Writer) writeAggregates() error {
+	rows := w.pending.rows()
+	if err := w.flushAggregates(); err != nil {
+		w.log.Error("writing usage totals", zap.Error(err), zap.Int("rows", rows))
+		return err
+	}
+	return nil
+}
+
+// finish writes the last totals when the writer stops. If that fails nothing is lost: the records are
+// committed, and the next start adds them up again.
+func (w *Writer) finish() {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; attempt <= 5; attempt++ {
+		if w.writeAggregates() == nil {
+			return
+		}
+		time.Sleep(backoff)
+		backoff *= 2
+	}
+	w.log.Warn("usage totals not written at shutdown; the next start adds up their records again",
+		zap.Int64("after_seq", w.aggregatedSeq))
 }
 
 // commitWithRetry never drops a batch while the gateway runs: a failing disk stalls the writer, the queue fills,
@@ -279,27 +357,6 @@ func (w *Writer) commitWithRetry(batch []item) error {
 	}
 }
 
-type dayKey struct{ tenant, day string }
-
-type monthKey struct{ tenant, month, opType, model string }
-
-// monthTotals is one monthly_usage row's increment.
-type monthTotals struct {
-	operations                                         int64
-	input, cached, cacheWrite, output, reasoning, cost int64
-}
-
-func (m *monthTotals) add(op *Operation) {
-	u := &op.Usage
-	m.operations++
-	m.input += u.InputTokens
-	m.cached += u.CachedTokens
-	m.cacheWrite += u.CacheWriteTokens
-	m.output += u.OutputTokens
-	m.reasoning += u.ReasoningTokens
-	m.cost += op.Cost
-}
-
 func (w *Writer) commit(batch []item) error {
 	ctx := context.Background()
 	tx, err := w.store.w.BeginTx(ctx, nil)
@@ -307,10 +364,8 @@ func (w *Writer) commit(batch []item) error {
 		return err
 	}
 	defer tx.Rollback()
-	insert, add, addMonth := tx.StmtContext(ctx, w.insertOp), tx.StmtContext(ctx, w.addDaily), tx.StmtContext(ctx, w.addMonthly)
-	var counted map[dayKey]int64
-	var billed map[monthKey]*monthTotals
-	var hourly rollupBatch // analytics, in the same transaction so they never disagree with the records
+	insert := tx.StmtContext(ctx, w.insertOp)
+	fresh, lastSeq := w.fresh[:0], w.lastSeq
 	for _, it := range batch {
 		op := it.op
 		if op == nil {
@@ -320,7 +375,7 @@ func (w *Writer) commit(batch []item) error {
 		res, err := insert.ExecContext(ctx, op.ID, op.TenantID, op.KeyID, op.At.UnixNano(), op.Type, op.Method, op.Path,
 			op.Status, op.Outcome, op.Counted, op.Latency.Microseconds(), op.TTFB.Microseconds(), op.Model, op.Provider,
 			op.Stream, u.InputTokens, u.CachedTokens, u.CacheWriteTokens, u.OutputTokens, u.ReasoningTokens, u.Source,
-			u.Interrupted, p.Unpriced, p.Input, p.Output, p.Cached, p.CacheWrite, p.Version, op.Cost)
+			u.Interrupted, p.Unpriced, p.Input, p.Output, p.Cached, p.CacheWrite, p.Version, op.Cost, storedQuotaDay(op))
 		if err != nil {
 			return fmt.Errorf("inserting operation %s: %w", op.ID, err)
 		}
@@ -328,49 +383,35 @@ func (w *Writer) commit(batch []item) error {
 		if n, _ := res.RowsAffected(); n != 1 {
 			continue
 		}
-		hourly.add(op)
+		if seq, err := res.LastInsertId(); err == nil {
+			lastSeq = max(lastSeq, seq)
+		}
+		fresh = append(fresh, op)
 		if err := w.outbox.add(ctx, tx, op); err != nil {
 			return err
 		}
-		day := op.QuotaDay // the day (and month) the call was admitted on
-		if day.IsZero() {
-			day = op.At
-		}
-		if op.Counted && op.TenantID != "" {
-			if counted == nil {
-				counted = map[dayKey]int64{}
-			}
-			counted[dayKey{op.TenantID, Day(day)}]++
-		}
-		if op.billable() {
-			if billed == nil {
-				billed = map[monthKey]*monthTotals{}
-			}
-			k := monthKey{op.TenantID, Month(day), op.Type, op.Model}
-			if billed[k] == nil {
-				billed[k] = new(monthTotals)
-			}
-			billed[k].add(op)
-		}
-	}
-	for k, n := range counted {
-		if _, err := add.ExecContext(ctx, k.tenant, k.day, n); err != nil {
-			return fmt.Errorf("adding daily usage: %w", err)
-		}
-	}
-	for k, m := range billed {
-		if _, err := addMonth.ExecContext(ctx, k.tenant, k.month, k.opType, k.model, m.operations, m.input, m.cached,
-			m.cacheWrite, m.output, m.reasoning, m.cost); err != nil {
-			return fmt.Errorf("adding monthly usage: %w", err)
-		}
-	}
-	defer w.sketches.abort() // a no-op after commit(): nothing is left staged
-	if err := hourly.write(ctx, tx, w.rollups, &w.sketches); err != nil {
-		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	w.sketches.commit()
+	for _, op := range fresh {
+		w.pending.add(op)
+	}
+	clear(fresh)
+	w.fresh, w.lastSeq = fresh[:0], lastSeq
 	return nil
+}
+
+// closeStmts closes the prepared statements that exist.
+func (w *Writer) closeStmts() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{w.insertOp, w.addDaily, w.addMonthly} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if w.rollups != nil {
+		errs = append(errs, w.rollups.Close())
+	}
+	return errors.Join(errs...)
 }

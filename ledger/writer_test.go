@@ -485,6 +485,9 @@ func TestWriterSyncRecordIsVisibleOnReturn(t *testing.T) {
 				})
 			}
 			wg.Wait()
+			if err := w.Flush(ctx); err != nil { // the totals trail the records until flushed
+				t.Fatal(err)
+			}
 			if got := usageOn(t, s, opDay); len(got) != goroutines || got["t0"] != 50 {
 				t.Errorf("daily usage = %v, want 50 for each of %d tenants", got, goroutines)
 			}

@@ -1,0 +1,239 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// The totals — daily_usage (the quota), monthly_usage (billing) and the hourly rollups (analytics) — are a
+// function of the operation records. Writing them with every batch costs an upsert per tenant and table per
+// batch, which with many active tenants is most of the writer's work. Instead the writer adds committed
+// records up in memory and writes the totals every few seconds (or when someone reads them: Flush), in one
+// transaction that also stores aggregated_seq, the seq of the last record they include. Records are the
+// source of truth: after a crash, NewWriter adds up the records past aggregated_seq again before anything
+// reads a total, so no record is lost from them or counted in them twice.
+
+// Defaults for how far the totals may trail the records.
+const (
+	DefaultAggregateInterval = 5 * time.Second
+	DefaultMaxPendingRows    = 50_000
+)
+
+type dayKey struct {
+	tenant string
+	day    int64 // days since 1970-01-01, UTC
+}
+
+type monthKey struct {
+	tenant        string
+	month         int64 // year*12 + month-1, UTC
+	opType, model string
+}
+
+func unixDay(t time.Time) int64 { return floorDiv(t.Unix(), 86400) }
+
+func monthIndex(t time.Time) int64 {
+	y, m, _ := t.UTC().Date()
+	return int64(y)*12 + int64(m) - 1
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+func (k dayKey) String() string { return Day(time.Unix(k.day*86400, 0)) }
+
+func (k monthKey) String() string {
+	return Month(time.Date(int(k.month/12), time.Month(k.month%12+1), 1, 0, 0, 0, 0, time.UTC))
+}
+
+// monthTotals is one monthly_usage row's increment.
+type monthTotals struct {
+	operations                                         int64
+	input, cached, cacheWrite, output, reasoning, cost int64
+}
+
+func (m *monthTotals) add(op *Operation) {
+	u := &op.Usage
+	m.operations++
+	m.input += u.InputTokens
+	m.cached += u.CachedTokens
+	m.cacheWrite += u.CacheWriteTokens
+	m.output += u.OutputTokens
+	m.reasoning += u.ReasoningTokens
+	m.cost += op.Cost
+}
+
+// aggregates are what a set of committed records adds to the totals.
+type aggregates struct {
+	counted map[dayKey]int64
+	billed  map[monthKey]*monthTotals
+	hourly  rollupBatch
+	since   time.Time // when the first of them was added; zero when empty
+}
+
+// quotaDay is the day (and month) a record counts on: the day its call was admitted, or else arrived.
+func quotaDay(op *Operation) time.Time {
+	if op.QuotaDay.IsZero() {
+		return op.At
+	}
+	return op.QuotaDay
+}
+
+// storedQuotaDay is the quota_day column of op: empty when it is the day op arrived.
+func storedQuotaDay(op *Operation) string {
+	if op.QuotaDay.IsZero() || unixDay(op.QuotaDay) == unixDay(op.At) {
+		return ""
+	}
+	return Day(op.QuotaDay)
+}
+
+func (a *aggregates) add(op *Operation) {
+	if a.since.IsZero() {
+		a.since = time.Now()
+	}
+	a.hourly.add(op)
+	if op.TenantID == "" {
+		return
+	}
+	day := quotaDay(op)
+	if op.Counted {
+		if a.counted == nil {
+			a.counted = map[dayKey]int64{}
+		}
+		a.counted[dayKey{op.TenantID, unixDay(day)}]++
+	}
+	if op.billable() {
+		if a.billed == nil {
+			a.billed = map[monthKey]*monthTotals{}
+		}
+		k := monthKey{op.TenantID, monthIndex(day), op.Type, op.Model}
+		m := a.billed[k]
+		if m == nil {
+			m = new(monthTotals)
+			a.billed[k] = m
+		}
+		m.add(op)
+	}
+}
+
+// rows is the number of rows a write would touch.
+func (a *aggregates) rows() int {
+	return len(a.counted) + len(a.billed) + len(a.hourly.tenants) + len(a.hourly.all)
+}
+
+func (a *aggregates) empty() bool { return a.since.IsZero() }
+
+func (a *aggregates) reset() {
+	clear(a.counted)
+	clear(a.billed)
+	clear(a.hourly.tenants)
+	clear(a.hourly.all)
+	a.since = time.Time{}
+}
+
+// write adds a to the stored totals inside tx.
+func (a *aggregates) write(ctx context.Context, tx *sql.Tx, w *Writer) error {
+	add, addMonth := tx.StmtContext(ctx, w.addDaily), tx.StmtContext(ctx, w.addMonthly)
+	for k, n := range a.counted {
+		if _, err := add.ExecContext(ctx, k.tenant, k.String(), n); err != nil {
+			return fmt.Errorf("adding daily usage: %w", err)
+		}
+	}
+	for k, m := range a.billed {
+		if _, err := addMonth.ExecContext(ctx, k.tenant, k.String(), k.opType, k.model, m.operations, m.input, m.cached,
+			m.cacheWrite, m.output, m.reasoning, m.cost); err != nil {
+			return fmt.Errorf("adding monthly usage: %w", err)
+		}
+	}
+	return a.hourly.write(ctx, tx, w.rollups, &w.sketches)
+}
+
+// flushAggregates writes the pending totals and aggregated_seq in one transaction. On failure they stay
+// pending, to be written by a later attempt.
+func (w *Writer) flushAggregates() error {
+	if w.pending.empty() && w.lastSeq == w.aggregatedSeq {
+		return nil
+	}
+	ctx := context.Background()
+	tx, err := w.store.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	defer w.sketches.abort() // a no-op after commit(): nothing is left staged
+	if err := w.pending.write(ctx, tx, w); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE ledger_state SET value = ? WHERE name = 'aggregated_seq'`, w.lastSeq); err != nil {
+		return fmt.Errorf("storing aggregated_seq: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	w.sketches.commit()
+	w.pending.reset()
+	w.aggregatedSeq = w.lastSeq
+	return nil
+}
+
+// aggregatesDue reports whether the pending totals should be written now.
+func (w *Writer) aggregatesDue() bool {
+	return !w.pending.empty() && (time.Since(w.pending.since) >= w.aggInterval || w.pending.rows() >= w.maxPending)
+}
+
+// replay adds up the records committed after the stored totals (a crash before their write), and writes them.
+func (w *Writer) replay(ctx context.Context) (records int, err error) {
+	if err := w.store.w.QueryRowContext(ctx, `SELECT value FROM ledger_state WHERE name = 'aggregated_seq'`).Scan(&w.aggregatedSeq); err != nil {
+		return 0, fmt.Errorf("reading aggregated_seq: %w", err)
+	}
+	w.lastSeq = w.aggregatedSeq
+	const chunk = 50_000
+	for {
+		rows, err := w.store.w.QueryContext(ctx, `SELECT seq, tenant_id, at, op_type, model, status, outcome, counted, quota_day,
+			latency_us, ttfb_us, input_tokens, cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost
+			FROM operations WHERE seq > ? ORDER BY seq LIMIT ?`, w.lastSeq, chunk)
+		if err != nil {
+			return records, err
+		}
+		n := 0
+		for rows.Next() {
+			var op Operation
+			var at, latency, ttfb int64
+			var day string
+			u := &op.Usage
+			if err := rows.Scan(&w.lastSeq, &op.TenantID, &at, &op.Type, &op.Model, &op.Status, &op.Outcome, &op.Counted, &day,
+				&latency, &ttfb, &u.InputTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.OutputTokens, &u.ReasoningTokens,
+				&op.Cost); err != nil {
+				rows.Close()
+				return records, err
+			}
+			op.At, op.Latency, op.TTFB = time.Unix(0, at).UTC(), time.Duration(latency)*time.Microsecond, time.Duration(ttfb)*time.Microsecond
+			if day != "" {
+				if op.QuotaDay, err = time.Parse(time.DateOnly, day); err != nil {
+					rows.Close()
+					return records, fmt.Errorf("operation seq %d: quota_day %q: %w", w.lastSeq, day, err)
+				}
+			}
+			w.pending.add(&op)
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return records, err
+		}
+		records += n
+		if n < chunk {
+			break
+		}
+		if err := w.flushAggregates(); err != nil { // keeps memory bounded over a long replay
+			return records, err
+		}
+	}
+	return records, w.flushAggregates()
+}

@@ -1,0 +1,209 @@
+package ledger
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// TestTotalsTrailTheRecords: the totals are written when read (Flush) or once AggregateInterval has passed,
+// not with every batch of records.
+func TestTotalsTrailTheRecords(t *testing.T) {
+	t.Run("until a Flush", func(t *testing.T) {
+		s := openTestStore(t)
+		w := newTestWriter(t, s, WriterOptions{Interval: time.Millisecond, AggregateInterval: time.Hour})
+		for i := range 3 {
+			if err := w.Record(testCtx(t), testOp(fmt.Sprint("op", i), "acme", opDay)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !waitFor(5*time.Second, func() bool { return totalOps(t, s) == 3 }) {
+			t.Fatal("records not committed")
+		}
+		if got := usageOn(t, s, opDay)["acme"]; got != 0 {
+			t.Fatalf("daily usage %d before the totals were due, want 0", got)
+		}
+		if err := w.Flush(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if got := usageOn(t, s, opDay)["acme"]; got != 3 {
+			t.Fatalf("daily usage %d after Flush, want 3", got)
+		}
+	})
+	t.Run("until the interval, also when idle", func(t *testing.T) {
+		s := openTestStore(t)
+		w := newTestWriter(t, s, WriterOptions{Interval: time.Millisecond, AggregateInterval: 50 * time.Millisecond})
+		for i := range 3 {
+			if err := w.Record(testCtx(t), testOp(fmt.Sprint("op", i), "acme", opDay)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !waitFor(5*time.Second, func() bool { return usageOn(t, s, opDay)["acme"] == 3 }) {
+			t.Fatalf("daily usage %d, want 3 once the interval passed", usageOn(t, s, opDay)["acme"])
+		}
+	})
+	t.Run("until enough rows wait", func(t *testing.T) {
+		s := openTestStore(t)
+		w := newTestWriter(t, s, WriterOptions{Interval: time.Millisecond, AggregateInterval: time.Hour, MaxPendingRows: 10})
+		for i := range 20 { // each tenant is a daily, a monthly and an hourly row
+			if err := w.Record(testCtx(t), testOp(fmt.Sprint("op", i), fmt.Sprint("t", i), opDay)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !waitFor(5*time.Second, func() bool { return len(usageOn(t, s, opDay)) > 0 }) {
+			t.Fatal("totals not written with more rows waiting than MaxPendingRows")
+		}
+	})
+}
+
+// TestTotalsReplayedAfterAnUnwrittenStop: when the totals of committed records were never written (a crash,
+// or a failing disk at shutdown), the next writer adds those records up before anything reads a total, and
+// only those: nothing is missing and nothing counts twice, however often the ledger is reopened.
+func TestTotalsReplayedAfterAnUnwrittenStop(t *testing.T) {
+	s := openTestStore(t)
+	raw := rawDB(t, s.Path())
+	w, err := s.NewWriter(WriterOptions{Interval: time.Millisecond, AggregateInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	// Half the records have their totals written; the rest only their records.
+	r := rand.New(rand.NewPCG(9, 9))
+	var ops []*Operation
+	for i := range 200 {
+		op := randomOp(r)
+		op.Counted = op.Outcome == OutcomeOK
+		if i == 150 { // arrived just before midnight, admitted just after: counts on the next day
+			op.At = time.Date(2026, 3, 10, 23, 59, 59, 999_000_000, time.UTC)
+			op.QuotaDay = time.Date(2026, 3, 11, 0, 0, 0, 1000, time.UTC)
+			op.Outcome, op.Status, op.Counted, op.TenantID, op.Type, op.Model = OutcomeOK, 200, true, "late", "chat", "m"
+			op.Cost = 7
+		}
+		ops = append(ops, op)
+		if err := w.Record(ctx, op); err != nil {
+			t.Fatal(err)
+		}
+		if i == 99 {
+			if err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := raw.Exec(`CREATE TRIGGER block_totals BEFORE INSERT ON daily_usage
+				BEGIN SELECT RAISE(ABORT, 'blocked by the test'); END`); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !waitFor(5*time.Second, func() bool { return totalOps(t, s) == 200 }) {
+		t.Fatal("records not committed")
+	}
+	w.Close() // cannot write the totals: they are lost with the writer
+	if _, err := raw.Exec(`DROP TRIGGER block_totals`); err != nil {
+		t.Fatal(err)
+	}
+
+	for reopen := range 2 {
+		w, err := s.NewWriter(WriterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		days := map[string]map[string]int64{}
+		cost := map[string]int64{}
+		for _, op := range ops {
+			if op.Counted {
+				d := Day(quotaDay(op))
+				if days[d] == nil {
+					days[d] = map[string]int64{}
+				}
+				days[d][op.TenantID]++
+			}
+			if op.billable() {
+				cost[op.TenantID+" "+Month(quotaDay(op))] += op.Cost
+			}
+		}
+		for d, want := range days {
+			day, _ := time.Parse(time.DateOnly, d)
+			if got := usageOn(t, s, day); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("reopen %d: daily usage on %s = %v, want %v", reopen, d, got, want)
+			}
+		}
+		if days["2026-03-11"]["late"] != 1 || days["2026-03-10"]["late"] != 0 {
+			t.Fatalf("test setup: the late call counts on %v", days)
+		}
+		for k, want := range cost {
+			var tenant, month string
+			fmt.Sscan(k, &tenant, &month)
+			lines, err := s.MonthlyUsage(ctx, tenant, month)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got int64
+			for _, l := range lines {
+				got += l.Cost
+			}
+			if got != want {
+				t.Errorf("reopen %d: %s spent %d in %s, want %d", reopen, tenant, got, month, want)
+			}
+		}
+		a, err := s.Analytics(ctx, AnalyticsQuery{AllTenants: true, From: analyticsBase, To: analyticsBase.Add(48 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectRollup(t, fmt.Sprint("reopen ", reopen), &a.Total, rawOps(t, s))
+	}
+}
+
+// TestPruneKeepsWhatTheTotalsNeed: retention never deletes a record the stored totals do not include yet, nor
+// the newest record (which keeps new seqs above aggregated_seq).
+func TestPruneKeepsWhatTheTotalsNeed(t *testing.T) {
+	s := openTestStore(t)
+	w := newTestWriter(t, s, WriterOptions{Interval: time.Millisecond, AggregateInterval: time.Hour})
+	ctx := testCtx(t)
+	old := time.Now().Add(-90 * 24 * time.Hour)
+	for i := range 5 {
+		if err := w.Record(ctx, testOp(fmt.Sprint("op", i), "acme", old)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waitFor(5*time.Second, func() bool { return totalOps(t, s) == 5 }) {
+		t.Fatal("records not committed")
+	}
+	if n, err := s.PruneOperations(ctx, time.Now(), 100); err != nil || n != 0 {
+		t.Fatalf("pruned %d (%v) records the totals do not include yet, want 0", n, err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneOperations(ctx, time.Now(), 100); err != nil || n != 4 {
+		t.Fatalf("pruned %d (%v), want 4: all but the newest", n, err)
+	}
+	if err := w.Record(ctx, testOp("op-next", "acme", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var seq, aggregated int64
+	if err := s.r.QueryRow(`SELECT seq FROM operations WHERE id = 'op-next'`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.r.QueryRow(`SELECT value FROM ledger_state WHERE name = 'aggregated_seq'`).Scan(&aggregated); err != nil {
+		t.Fatal(err)
+	}
+	if seq != 6 || aggregated != 6 {
+		t.Fatalf("new record seq %d, aggregated_seq %d; want 6 and 6", seq, aggregated)
+	}
+}
+
+func TestDayAndMonthKeys(t *testing.T) {
+	for _, ts := range []string{"1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2024-02-29T12:00:00Z", "2026-12-31T23:59:59.999Z"} {
+		at, _ := time.Parse(time.RFC3339Nano, ts)
+		if got, want := (dayKey{day: unixDay(at)}).String(), Day(at); got != want {
+			t.Errorf("%s: day %s, want %s", ts, got, want)
+		}
+		if got, want := (monthKey{month: monthIndex(at)}).String(), Month(at); got != want {
+			t.Errorf("%s: month %s, want %s", ts, got, want)
+		}
+	}
+}
