@@ -7,22 +7,29 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
-// load is one closed-loop run: conns connections each send one request after another until the time is up.
+// load is one run against url: conns connections, each sending one request after another, for dur. With rate
+// zero it is closed loop (a connection sends as soon as its previous answer is in). With a rate it is open loop,
+// as wrk2: requests are due every 1/rate seconds, spread over the connections, and latency counts from when a
+// request was due, so a connection that falls behind sends at once and its lateness is part of the latency
+// (no coordinated omission).
 type load struct {
 	url   string
 	body  string
 	keys  []string // rotated through as Authorization: Bearer; none for the plain proxy
 	conns int
 	dur   time.Duration
+	rate  float64 // requests/s over all connections; 0: closed loop
 }
 
 type loadResult struct {
 	requests, errors, non2xx int64
 	seconds                  float64
-	p50, p99                 time.Duration
+	p50, p90, p99, p999      time.Duration
+	lateP99                  time.Duration // open loop: p99 of how late requests went out after they were due
 }
 
 func (r loadResult) rps() float64 { return float64(r.requests) / r.seconds }
@@ -32,52 +39,104 @@ func (l load) run() loadResult {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	var (
-		next, requests, errs, non2 atomic.Int64
-		mu                         sync.Mutex
-		lat                        []time.Duration
-		wg                         sync.WaitGroup
+		next, due, requests, errs, non2 atomic.Int64
+		mu                              sync.Mutex
+		lat, late                       []time.Duration
+		wg                              sync.WaitGroup
 	)
+	if l.rate > 0 {
+		// Open the connections first, so that no dialing is in the first latencies.
+		var warm sync.WaitGroup
+		for range l.conns {
+			warm.Go(func() { do(client, l.request(next.Add(1)), nil) })
+		}
+		warm.Wait()
+	}
 	start := time.Now()
 	deadline := start.Add(l.dur)
 	for range l.conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			local := make([]time.Duration, 0, 1<<14)
+			localLat, localLate := make([]time.Duration, 0, 1<<14), []time.Duration(nil)
 			buf := make([]byte, 32<<10)
-			for time.Now().Before(deadline) {
-				req, _ := http.NewRequest(http.MethodPost, l.url, strings.NewReader(l.body))
-				req.Header.Set("Content-Type", "application/json")
-				if len(l.keys) > 0 {
-					req.Header.Set("Authorization", "Bearer "+l.keys[next.Add(1)%int64(len(l.keys))])
-				}
+			for {
 				t0 := time.Now()
-				resp, err := client.Do(req)
+				if l.rate > 0 {
+					// The next request due, whichever connection is free; all those due before the deadline are sent.
+					t0 = start.Add(time.Duration(float64(due.Add(1)-1) * float64(time.Second) / l.rate))
+				}
+				if !t0.Before(deadline) {
+					break
+				}
+				req := l.request(next.Add(1))
+				if l.rate > 0 {
+					sleepUntil(t0)
+					localLate = append(localLate, time.Since(t0))
+				} else {
+					t0 = time.Now()
+				}
+				status, err := do(client, req, buf)
 				if err != nil {
 					errs.Add(1)
 					continue
 				}
-				io.CopyBuffer(io.Discard, resp.Body, buf)
-				resp.Body.Close()
-				local = append(local, time.Since(t0))
+				localLat = append(localLat, time.Since(t0))
 				requests.Add(1)
-				if resp.StatusCode/100 != 2 {
+				if status/100 != 2 {
 					non2.Add(1)
 				}
 			}
 			mu.Lock()
-			lat = append(lat, local...)
+			lat = append(lat, localLat...)
+			late = append(late, localLate...)
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
+	seconds := time.Since(start).Seconds()
 	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	slices.Sort(late)
+	return loadResult{requests: requests.Load(), errors: errs.Load(), non2xx: non2.Load(), seconds: seconds,
+		p50: percentile(lat, 0.50), p90: percentile(lat, 0.90), p99: percentile(lat, 0.99), p999: percentile(lat, 0.999),
+		lateP99: percentile(late, 0.99)}
+}
+
+// request is the i-th request of the run: the body, with the i-th key in rotation if there are keys.
+func (l load) request(i int64) *http.Request {
+	req, _ := http.NewRequest(http.MethodPost, l.url, strings.NewReader(l.body))
+	req.Header.Set("Content-Type", "application/json")
+	if len(l.keys) > 0 {
+		req.Header.Set("Authorization", "Bearer "+l.keys[i%int64(len(l.keys))])
 	}
-	return loadResult{requests: requests.Load(), errors: errs.Load(), non2xx: non2.Load(),
-		seconds: time.Since(start).Seconds(), p50: pct(0.50), p99: pct(0.99)}
+	return req
+}
+
+// do sends req and reads the whole answer, through buf.
+func do(client *http.Client, req *http.Request, buf []byte) (status int, err error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.CopyBuffer(io.Discard, resp.Body, buf)
+	return resp.StatusCode, err
+}
+
+// percentile is the p quantile (0 <= p < 1) of sorted durations; 0 if there are none.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
+
+// sleepUntil waits until t. It asks the kernel rather than time.Sleep: the runtime's timers wake up to a
+// millisecond late when the process is idle, and that would count in every open-loop latency; nanosleep is
+// late by tens of microseconds. (A signal interrupting it just means another round.)
+func sleepUntil(t time.Time) {
+	for d := time.Until(t); d > 0; d = time.Until(t) {
+		ts := syscall.NsecToTimespec(int64(d))
+		syscall.Nanosleep(&ts, nil)
+	}
 }

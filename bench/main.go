@@ -1,12 +1,17 @@
 // Command bench measures what Helix costs next to a plain Caddy reverse_proxy, side by side in one run:
 //
-//	CGO_ENABLED=1 go run ./bench [-rounds 3] [-d 5s] [-tenants 10000] [-conns 8,64]
+//	CGO_ENABLED=1 go run ./bench [-rounds 3] [-d 5s] [-tenants 10000] [-conns 8,64] [-rate 1000]
 //
 // It builds Caddy with Helix (cmd/caddy), starts three processes — an ai_mock upstream, a plain reverse_proxy
-// to it, and ai_gateway + reverse_proxy to it with many tenants' keys in rotation — and runs interleaved rounds
-// (plain, gateway, gateway with metering off, ...) at each connection count, for JSON and SSE answers. It
-// prints requests/s, p50 and p99 latency, CPU per request and peak memory of each proxy, and the ratios, as
-// medians over the rounds. (The metering-off site shares the gateway's process, so its CPU is not shown.)
+// to it, and ai_gateway + reverse_proxy to it with many tenants' keys in rotation, each tenant with a webhook
+// endpoint subscribed (on a receiver in this process) — and runs interleaved closed-loop rounds (plain, gateway,
+// gateway with metering off, ...) at each connection count, for JSON and SSE answers. It prints requests/s, p50
+// and p99 latency, CPU per request and peak memory of each proxy, and the ratios, as medians over the rounds.
+// (The metering-off site shares the gateway's process, so its CPU is not shown.)
+//
+// Closed-loop runs saturate a small machine, so their tail latency is mostly CPU queueing. With -rate, it then
+// runs the same rounds open loop at that constant rate over 8 connections per side, and prints latency
+// percentiles counted from when each request was due, and what the gateway adds to them.
 package main
 
 import (
@@ -31,6 +36,7 @@ const (
 	plainAddr    = "127.0.0.1:9181"
 	gatewayAddr  = "127.0.0.1:9182"
 	noMeterAddr  = "127.0.0.1:9183" // the same gateway with metering off
+	rateConns    = 8                // connections per side in the open-loop runs
 	transport    = `transport http {
 			keepalive 90s
 			keepalive_idle_conns 1024
@@ -49,10 +55,22 @@ func main() {
 	tenants := flag.Int("tenants", 10000, "tenants (one key each) in rotation on the gateway")
 	connList := flag.String("conns", "8,64", "connection counts")
 	kinds := flag.String("kinds", "json,sse", "answer kinds: json, sse")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file")
+	rate := flag.Float64("rate", 0, "after the closed-loop rounds, run open loop at this many requests/s (0: don't)")
 	flag.Parse()
+	kindList := strings.Split(*kinds, ",")
+	var conns []int
+	for _, s := range strings.Split(*connList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		check(err)
+		conns = append(conns, n)
+	}
+	hooks, err := startHookReceiver()
+	check(err)
 
 	dir, err := os.MkdirTemp("", "helix-bench-")
 	check(err)
+	workDir = dir
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "caddy")
 	fmt.Fprintln(os.Stderr, "building cmd/caddy ...")
@@ -63,17 +81,19 @@ func main() {
 
 	up, err := startCaddy(bin, dir, "upstream", fmt.Sprintf("{\n\tadmin 127.0.0.1:9190\n}\nhttp://%s {\n\tai_mock\n}\n", upstreamAddr), "127.0.0.1:9190")
 	check(err)
-	defer up.stop()
+	defer stopAll()
 	plain, err := startCaddy(bin, dir, "plain", fmt.Sprintf("{\n\tadmin 127.0.0.1:9191\n}\nhttp://%s {\n\treverse_proxy %s {\n\t\t%s\n\t}\n}\n",
 		plainAddr, upstreamAddr, transport), "127.0.0.1:9191")
 	check(err)
-	defer plain.stop()
 	gw, err := startCaddy(bin, dir, "gateway", fmt.Sprintf(`{
 	admin 127.0.0.1:9192
 	ai_gateway {
 		database %s
 		default_plan bench
 		plan bench daily_operations unlimited rate 100000/s burst 100000
+		webhooks {
+			allow_private_targets
+		}
 	}
 }
 http://%s {
@@ -92,15 +112,32 @@ http://%s {
 }
 `, filepath.Join(dir, "helix.db"), gatewayAddr, upstreamAddr, transport, noMeterAddr, upstreamAddr, transport), "127.0.0.1:9192")
 	check(err)
-	defer gw.stop()
 
-	fmt.Fprintf(os.Stderr, "creating %d tenants ...\n", *tenants)
-	keys := createTenants("http://127.0.0.1:9192", *tenants)
+	fmt.Fprintf(os.Stderr, "creating %d tenants, each with a webhook endpoint ...\n", *tenants)
+	keys, endpoints := createTenants("http://"+gw.admin, *tenants, hooks.url)
+	// One test event shows that the gateway reaches the receiver; the runs themselves should cause no delivery.
+	post("http://"+gw.admin+"/ai_gateway/webhooks/"+endpoints[0]+"/test", "", http.StatusAccepted, nil)
+	check(hooks.await(1, 10*time.Second))
+	hooksBefore := hooks.n.Load()
 	// A running gateway has its keys cached; so should the measured one (a cold key costs one SQLite read).
 	fmt.Fprintln(os.Stderr, "warming the key cache ...")
 	for _, addr := range []string{gatewayAddr, noMeterAddr} {
 		load{url: "http://" + addr + "/v1/chat/completions", body: bodies["json"], keys: keys, conns: 8,
 			dur: time.Duration(len(keys)/2000+1) * time.Second}.run()
+	}
+
+	// target is the load for one side (with the connections, duration and rate still to set) and its process.
+	target := func(side, kind string) (load, *caddyProc) {
+		l := load{url: "http://" + plainAddr + "/v1/chat/completions", body: bodies[kind]}
+		switch side {
+		case "gateway":
+			l.url, l.keys = "http://"+gatewayAddr+"/v1/chat/completions", keys
+			return l, gw
+		case "nometer":
+			l.url, l.keys = "http://"+noMeterAddr+"/v1/chat/completions", keys
+			return l, gw
+		}
+		return l, plain
 	}
 
 	type key struct {
@@ -112,44 +149,34 @@ http://%s {
 		cpuPer time.Duration
 	}
 	results := map[key]map[string][]sample{}
-	var conns []int
-	for _, s := range strings.Split(*connList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		check(err)
-		conns = append(conns, n)
-	}
 	for r := 0; r < *rounds; r++ {
-		for _, kind := range strings.Split(*kinds, ",") {
+		for _, kind := range kindList {
 			for _, c := range conns {
 				k := key{kind, c}
 				if results[k] == nil {
 					results[k] = map[string][]sample{}
 				}
-				order := []string{"plain", "gateway", "nometer"}
-				if r%2 == 1 {
-					order = []string{"nometer", "gateway", "plain"}
-				}
-				for _, side := range order {
-					l := load{body: bodies[kind], conns: c, dur: *dur}
-					proc := plain
-					l.url = "http://" + plainAddr + "/v1/chat/completions"
-					switch side {
-					case "gateway":
-						proc, l.keys = gw, keys
-						l.url = "http://" + gatewayAddr + "/v1/chat/completions"
-					case "nometer":
-						proc, l.keys = gw, keys
-						l.url = "http://" + noMeterAddr + "/v1/chat/completions"
+				for _, side := range order(r) {
+					l, proc := target(side, kind)
+					l.conns, l.dur = c, *dur
+					var profDone chan struct{}
+					if *profile != "" && side == "gateway" && results[k]["gateway"] == nil && len(results) == 1 {
+						profDone = make(chan struct{})
+						go func() {
+							defer close(profDone)
+							fetchProfile("http://"+gw.admin, *dur-time.Second, *profile)
+						}()
 					}
 					cpu0 := proc.cpu()
 					res := l.run()
+					if profDone != nil {
+						<-profDone
+					}
 					cpuPer := time.Duration(0)
 					if res.requests > 0 {
 						cpuPer = (proc.cpu() - cpu0) / time.Duration(res.requests)
 					}
-					if res.errors > 0 || res.non2xx > 0 {
-						fmt.Fprintf(os.Stderr, "warning: %s %s c=%d: %d errors, %d non-2xx\n", side, kind, c, res.errors, res.non2xx)
-					}
+					warnErrors(res, fmt.Sprintf("%s %s c=%d", side, kind, c))
 					fmt.Fprintf(os.Stderr, "round %d %-4s c=%-3d %-7s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  cpu %5.1f µs/req\n",
 						r+1, kind, c, side, res.rps(), ms(res.p50), ms(res.p99), float64(cpuPer)/1e3)
 					results[k][side] = append(results[k][side], sample{res, cpuPer})
@@ -158,37 +185,114 @@ http://%s {
 		}
 	}
 
+	// Open loop at a constant rate: latency without the CPU queueing of a saturated machine.
+	rated := map[string]map[string][]loadResult{}
+	for r := 0; *rate > 0 && r < *rounds; r++ {
+		for _, kind := range kindList {
+			if rated[kind] == nil {
+				rated[kind] = map[string][]loadResult{}
+			}
+			for _, side := range order(r) {
+				l, _ := target(side, kind)
+				l.conns, l.dur, l.rate = rateConns, *dur, *rate
+				res := l.run()
+				warnErrors(res, fmt.Sprintf("%s %s rate=%.0f", side, kind, *rate))
+				fmt.Fprintf(os.Stderr, "round %d %-4s %5.0f/s %-7s %6.0f req/s  p50 %6.3f  p90 %6.3f  p99 %6.3f  p99.9 %6.3f ms  (sent late p99 %.3f ms)\n",
+					r+1, kind, *rate, side, res.rps(), ms(res.p50), ms(res.p90), ms(res.p99), ms(res.p999), ms(res.lateP99))
+				rated[kind][side] = append(rated[kind][side], res)
+			}
+		}
+	}
+
 	fmt.Printf("\n%d rounds of %s per side, interleaved; medians. Gateway: %d tenants' keys in rotation, unlimited plan.\n\n",
 		*rounds, *dur, len(keys))
 	fmt.Println("| answer | conns | plain req/s | gateway req/s | gateway/plain | metering off req/s | metering on/off | plain p50 / p99 ms | gateway p50 / p99 ms | added p99 ms | plain CPU µs/req | gateway CPU µs/req |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	for _, kind := range strings.Split(*kinds, ",") {
+	for _, kind := range kindList {
 		for _, c := range conns {
 			p, g, n := results[key{kind, c}]["plain"], results[key{kind, c}]["gateway"], results[key{kind, c}]["nometer"]
-			med := func(s []sample, f func(sample) float64) float64 {
-				v := make([]float64, len(s))
-				for i := range s {
-					v[i] = f(s[i])
-				}
-				slices.Sort(v)
-				return v[len(v)/2]
-			}
 			rps := func(s sample) float64 { return s.res.rps() }
 			p50 := func(s sample) float64 { return ms(s.res.p50) }
 			p99 := func(s sample) float64 { return ms(s.res.p99) }
 			cpu := func(s sample) float64 { return float64(s.cpuPer) / 1e3 }
 			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f | %.0f | %.2f | %.3f / %.3f | %.3f / %.3f | %+.3f | %.1f | %.1f |\n",
-				kind, c, med(p, rps), med(g, rps), med(g, rps)/med(p, rps), med(n, rps), med(g, rps)/med(n, rps),
-				med(p, p50), med(p, p99), med(g, p50), med(g, p99), med(g, p99)-med(p, p99), med(p, cpu), med(g, cpu))
+				kind, c, median(p, rps), median(g, rps), median(g, rps)/median(p, rps), median(n, rps), median(g, rps)/median(n, rps),
+				median(p, p50), median(p, p99), median(g, p50), median(g, p99), median(g, p99)-median(p, p99), median(p, cpu), median(g, cpu))
+		}
+	}
+
+	if *rate > 0 {
+		fmt.Printf("\nOpen loop: %.0f requests/s over %d connections per side, %d rounds of %s, interleaved; medians. "+
+			"Latency counts from when each request was due.\n\n", *rate, rateConns, *rounds, *dur)
+		fmt.Println("| answer | rate req/s | plain p50 / p99 / p99.9 ms | gateway p50 / p99 / p99.9 ms | added p50 ms | added p99 ms (target < 0.2) | metering off p99 ms |")
+		fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+		rps := func(r loadResult) float64 { return r.rps() }
+		p50 := func(r loadResult) float64 { return ms(r.p50) }
+		p99 := func(r loadResult) float64 { return ms(r.p99) }
+		p999 := func(r loadResult) float64 { return ms(r.p999) }
+		for _, kind := range kindList {
+			p, g, n := rated[kind]["plain"], rated[kind]["gateway"], rated[kind]["nometer"]
+			fmt.Printf("| %s | %.0f | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f | %+.3f | %+.3f | %.3f |\n",
+				kind, *rate, median(p, p50), median(p, p99), median(p, p999), median(g, p50), median(g, p99), median(g, p999),
+				median(g, p50)-median(p, p50), median(g, p99)-median(p, p99), median(n, p99))
+		}
+		fmt.Println()
+		for _, kind := range kindList {
+			p, g, n := rated[kind]["plain"], rated[kind]["gateway"], rated[kind]["nometer"]
+			fmt.Printf("Achieved %s: plain %.0f, gateway %.0f, metering off %.0f req/s.\n", kind, median(p, rps), median(g, rps), median(n, rps))
 		}
 	}
 	fmt.Printf("\nPeak RSS: plain %.1f MB, gateway %.1f MB (%d tenants), upstream %.1f MB\n",
 		mb(plain.peakRSS()), mb(gw.peakRSS()), len(keys), mb(up.peakRSS()))
+	fmt.Printf("Webhook deliveries received during the runs: %d (%d endpoints subscribed)\n", hooks.n.Load()-hooksBefore, len(endpoints))
 }
 
-// createTenants makes n tenants with one key each through the admin API and returns the keys.
-func createTenants(admin string, n int) []string {
-	keys := make([]string, n)
+// order is the order of the sides in round r: reversed every other round, so that none always runs first.
+func order(r int) []string {
+	if r%2 == 1 {
+		return []string{"nometer", "gateway", "plain"}
+	}
+	return []string{"plain", "gateway", "nometer"}
+}
+
+// median is the median over samples of f.
+func median[T any](samples []T, f func(T) float64) float64 {
+	v := make([]float64, len(samples))
+	for i := range samples {
+		v[i] = f(samples[i])
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// warnErrors reports a run's transport errors and non-2xx answers.
+func warnErrors(res loadResult, run string) {
+	if res.errors > 0 || res.non2xx > 0 {
+		fmt.Fprintf(os.Stderr, "warning: %s: %d errors, %d non-2xx\n", run, res.errors, res.non2xx)
+	}
+}
+
+// fetchProfile saves a CPU profile of the process behind admin, taken over d.
+func fetchProfile(admin string, d time.Duration, path string) {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, max(1, int(d.Seconds()))))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	check(err)
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	check(err)
+}
+
+// createTenants makes n tenants through the admin API, each with one key and one webhook endpoint at hookURL
+// subscribed to hookEvents, and returns the keys and the endpoints' ids.
+func createTenants(admin string, n int, hookURL string) (keys, endpoints []string) {
+	hook, err := json.Marshal(map[string]any{"url": hookURL, "event_types": hookEvents})
+	check(err)
+	keys, endpoints = make([]string, n), make([]string, n)
 	var wg sync.WaitGroup
 	work := make(chan int)
 	for range 16 {
@@ -197,10 +301,20 @@ func createTenants(admin string, n int) []string {
 			defer wg.Done()
 			for i := range work {
 				id := fmt.Sprintf("bench-%05d", i)
-				post(admin+"/ai_gateway/tenants", `{"id":"`+id+`"}`, nil)
+				post(admin+"/ai_gateway/tenants", `{"id":"`+id+`"}`, http.StatusCreated, nil)
 				var k struct{ Key string }
-				post(admin+"/ai_gateway/tenants/"+id+"/keys", `{"name":"bench"}`, &k)
+				post(admin+"/ai_gateway/tenants/"+id+"/keys", `{"name":"bench"}`, http.StatusCreated, &k)
 				keys[i] = k.Key
+				var ep struct {
+					ID         string
+					TenantID   string   `json:"tenant_id"`
+					EventTypes []string `json:"event_types"`
+				}
+				post(admin+"/ai_gateway/tenants/"+id+"/webhooks", string(hook), http.StatusCreated, &ep)
+				if ep.ID == "" || ep.TenantID != id || !slices.Equal(ep.EventTypes, hookEvents) {
+					check(fmt.Errorf("webhook endpoint of %s: unexpected answer %+v", id, ep))
+				}
+				endpoints[i] = ep.ID
 			}
 		}()
 	}
@@ -209,15 +323,20 @@ func createTenants(admin string, n int) []string {
 	}
 	close(work)
 	wg.Wait()
-	return keys
+	return keys, endpoints
 }
 
-func post(url, body string, out any) {
-	resp, err := http.Post(url, "application/json", bytes.NewBufferString(body))
+// adminClient keeps a connection per createTenants worker, rather than opening thousands.
+var adminClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
+
+// post calls the admin API: it fails the bench unless the answer's status is want, and decodes the answer
+// into out if not nil.
+func post(url, body string, want int, out any) {
+	resp, err := adminClient.Post(url, "application/json", bytes.NewBufferString(body))
 	check(err)
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
+	if resp.StatusCode != want {
 		check(fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, raw))
 	}
 	if out != nil {
@@ -228,9 +347,19 @@ func post(url, body string, out any) {
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 func mb(b int64) float64         { return float64(b) / (1 << 20) }
 
+// workDir holds the binary, the Caddyfiles, the processes' logs and the database.
+var workDir string
+
+// check ends the bench if err is not nil: it stops the processes started and removes the binary, but keeps
+// workDir's logs to look at.
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		stopAll()
+		if workDir != "" {
+			os.Remove(filepath.Join(workDir, "caddy"))
+			fmt.Fprintln(os.Stderr, "bench: logs in", workDir)
+		}
 		os.Exit(1)
 	}
 }

@@ -7,16 +7,35 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // caddyProc is a Caddy process started from a Caddyfile.
 type caddyProc struct {
-	name  string
-	cmd   *exec.Cmd
-	admin string
+	name     string
+	cmd      *exec.Cmd
+	admin    string
+	stopOnce sync.Once
+}
+
+// started lists every process started, for stopAll.
+var started struct {
+	sync.Mutex
+	procs []*caddyProc
+}
+
+// stopAll stops every process started, so that a failing run leaves none behind holding the bench's ports.
+func stopAll() {
+	started.Lock()
+	procs := slices.Clone(started.procs)
+	started.Unlock()
+	for _, p := range procs {
+		p.stop()
+	}
 }
 
 func startCaddy(bin, dir, name, caddyfile, admin string) (*caddyProc, error) {
@@ -36,6 +55,9 @@ func startCaddy(bin, dir, name, caddyfile, admin string) (*caddyProc, error) {
 		return nil, err
 	}
 	p := &caddyProc{name: name, cmd: cmd, admin: admin}
+	started.Lock()
+	started.procs = append(started.procs, p)
+	started.Unlock()
 	for range 100 {
 		if resp, err := http.Get("http://" + admin + "/config/"); err == nil {
 			resp.Body.Close()
@@ -47,15 +69,19 @@ func startCaddy(bin, dir, name, caddyfile, admin string) (*caddyProc, error) {
 	return nil, fmt.Errorf("%s did not start; see %s", name, logf.Name())
 }
 
+// stop interrupts the process, and kills it if it has not exited 10 seconds later. Only the first call acts.
 func (p *caddyProc) stop() {
-	p.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-	}
+	p.stopOnce.Do(func() {
+		p.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-done
+		}
+	})
 }
 
 // cpu is the process's user+system CPU time so far.
