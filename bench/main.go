@@ -55,7 +55,7 @@ func main() {
 	tenants := flag.Int("tenants", 10000, "tenants (one key each) in rotation on the gateway")
 	connList := flag.String("conns", "8,64", "connection counts")
 	kinds := flag.String("kinds", "json,sse", "answer kinds: json, sse")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file, its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
 	rate := flag.Float64("rate", 0, "after the closed-loop rounds, run open loop at this many requests/s (0: don't)")
 	flag.Parse()
 	kindList := strings.Split(*kinds, ",")
@@ -120,11 +120,13 @@ http://%s {
 	check(hooks.await(1, 10*time.Second))
 	hooksBefore := hooks.n.Load()
 	// A running gateway has its keys cached; so should the measured one (a cold key costs one SQLite read).
+	fmt.Fprintf(os.Stderr, "gateway peak RSS after creating the tenants: %.1f MB\n", mb(gw.peakRSS()))
 	fmt.Fprintln(os.Stderr, "warming the key cache ...")
 	for _, addr := range []string{gatewayAddr, noMeterAddr} {
 		load{url: "http://" + addr + "/v1/chat/completions", body: bodies["json"], keys: keys, conns: 8,
 			dur: time.Duration(len(keys)/2000+1) * time.Second}.run()
 	}
+	fmt.Fprintf(os.Stderr, "gateway peak RSS after warming: %.1f MB\n", mb(gw.peakRSS()))
 
 	// target is the load for one side (with the connections, duration and rate still to set) and its process.
 	target := func(side, kind string) (load, *caddyProc) {
@@ -162,9 +164,12 @@ http://%s {
 					var profDone chan struct{}
 					if *profile != "" && side == "gateway" && results[k]["gateway"] == nil && len(results) == 1 {
 						profDone = make(chan struct{})
+						fetchProfile("http://"+gw.admin+"/debug/pprof/allocs", *profile+".allocs0")
 						go func() {
 							defer close(profDone)
-							fetchProfile("http://"+gw.admin, *dur-time.Second, *profile)
+							fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", gw.admin, max(1, int(dur.Seconds())-1)), *profile)
+							fetchProfile("http://"+gw.admin+"/debug/pprof/allocs", *profile+".allocs")
+							fetchProfile("http://"+gw.admin+"/debug/pprof/heap?gc=1", *profile+".heap")
 						}()
 					}
 					cpu0 := proc.cpu()
@@ -272,9 +277,9 @@ func warnErrors(res loadResult, run string) {
 	}
 }
 
-// fetchProfile saves a CPU profile of the process behind admin, taken over d.
-func fetchProfile(admin string, d time.Duration, path string) {
-	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, max(1, int(d.Seconds()))))
+// fetchProfile saves a profile from url (the gateway's /debug/pprof) to path.
+func fetchProfile(url, path string) {
+	resp, err := http.Get(url)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/helixgateway/caddy-ai-gateway/ledger"
 	"github.com/helixgateway/caddy-ai-gateway/pricing"
@@ -171,21 +172,31 @@ func observe(op *ledger.Operation, plan string, perTenant bool) {
 	}
 }
 
-// logFields adds the gateway's facts to Caddy's access log line for the request.
+// logFields adds the gateway's facts to Caddy's access log line for the request. They go in as one inline
+// field: each ExtraLogFields.Add clears a cache and may grow a slice, and the fields are encoded only if
+// the line is written.
 func logFields(r *http.Request, op *ledger.Operation) {
 	extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)
 	if !ok {
 		return
 	}
-	extra.Add(zap.String("ai_operation", op.ID))
-	extra.Add(zap.String("ai_outcome", op.Outcome))
-	if op.TenantID != "" {
-		extra.Add(zap.String("ai_tenant", op.TenantID))
+	extra.Add(zap.Inline((*opLogFields)(op)))
+}
+
+// opLogFields encodes a record's ai_* access log fields.
+type opLogFields ledger.Operation
+
+func (f *opLogFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("ai_operation", f.ID)
+	enc.AddString("ai_outcome", f.Outcome)
+	if f.TenantID != "" {
+		enc.AddString("ai_tenant", f.TenantID)
 	}
-	if op.Model != "" {
-		extra.Add(zap.String("ai_model", op.Model))
-		extra.Add(zap.Int64("ai_input_tokens", op.Usage.InputTokens))
-		extra.Add(zap.Int64("ai_output_tokens", op.Usage.OutputTokens))
-		extra.Add(zap.Stringer("ai_cost", pricing.Money(op.Cost)))
+	if f.Model != "" {
+		enc.AddString("ai_model", f.Model)
+		enc.AddInt64("ai_input_tokens", f.Usage.InputTokens)
+		enc.AddInt64("ai_output_tokens", f.Usage.OutputTokens)
+		enc.AddString("ai_cost", pricing.Money(f.Cost).String())
 	}
+	return nil
 }

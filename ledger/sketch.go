@@ -58,24 +58,23 @@ func (s *Sketch) addIndex(i int, n uint64) {
 	s.count += n
 }
 
-// grow makes bins cover the buckets [from, to), with room on both sides: sketches merged into one another
-// (a query adding up hours) mostly cover neighbouring ranges, and growing by one bucket at a time would copy
-// the bins again and again.
+// grow makes bins cover the buckets [from, to). A new sketch gets exactly the buckets asked for: most hold a
+// few values (a tenant's hour, a few seconds of pending totals), and thousands of them are held at once. A
+// sketch that grows grows by half its size at least, so filling one bucket at a time copies little.
 func (s *Sketch) grow(from, to int) {
-	const slack = 48
 	if len(s.bins) == 0 {
-		lo, hi := max(from-slack, 0), min(to+slack, SketchBuckets)
-		s.lo, s.bins = lo, make([]uint64, hi-lo)
+		s.lo, s.bins = from, make([]uint64, to-from)
 		return
 	}
+	extra := max(len(s.bins)/2, 4)
 	if from < s.lo {
-		lo := max(from-slack, 0)
+		lo := max(min(from, s.lo-extra), 0)
 		grown := make([]uint64, s.lo-lo+len(s.bins))
 		copy(grown[s.lo-lo:], s.bins)
 		s.lo, s.bins = lo, grown
 	}
 	if hi := s.lo + len(s.bins); to > hi {
-		s.bins = append(s.bins, make([]uint64, min(to+slack, SketchBuckets)-hi)...)
+		s.bins = append(s.bins, make([]uint64, min(max(to, hi+extra), SketchBuckets)-hi)...)
 	}
 }
 
