@@ -2,8 +2,6 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"sync"
 	"time"
 
@@ -25,44 +23,31 @@ var DefaultRetention = RetentionPolicy{Operations: DefaultOperationRetention}
 
 // PruneOperations deletes operation records that arrived before before, batch records per transaction, and
 // returns how many it deleted. Each batch is a short transaction on the writer's connection, so the Writer
-// waits at most one batch; between batches it gets the connection back. Records are found through the
-// (tenant_id, at) index, one tenant at a time, so a pass over a large table never scans it.
+// waits at most one batch; between batches it gets the connection back. Records are found through the index
+// on at, so a pass never scans the table. It never deletes the records the stored totals do not include yet
+// (aggregate.go), nor the last record: that keeps new seqs above aggregated_seq, as SQLite numbers a new row
+// one past the largest present.
 func (s *Store) PruneOperations(ctx context.Context, before time.Time, batch int) (deleted int64, err error) {
 	if batch <= 0 {
 		batch = 5000
 	}
-	cutoff := before.UnixNano()
-	// The tenants with records, found by seeking the index one tenant after the other rather than by SELECT
-	// DISTINCT, which reads the whole index. The first is the least, which may be "" (no tenant).
-	next, args := `SELECT tenant_id FROM operations ORDER BY tenant_id LIMIT 1`, []any{}
-	var tenant string
 	for {
-		err := s.r.QueryRowContext(ctx, next, args...).Scan(&tenant)
-		if errors.Is(err, sql.ErrNoRows) {
-			return deleted, nil
-		}
+		res, err := s.w.ExecContext(ctx, pruneOperationsQuery, before.UnixNano(), batch)
 		if err != nil {
 			return deleted, err
 		}
-		next, args = `SELECT tenant_id FROM operations WHERE tenant_id > ? ORDER BY tenant_id LIMIT 1`, []any{tenant}
-		for {
-			// Never the records the stored totals do not include yet (aggregate.go), nor the last record:
-			// it keeps new seqs above aggregated_seq, as SQLite numbers a row one past the largest present.
-			res, err := s.w.ExecContext(ctx, `DELETE FROM operations WHERE seq IN
-				(SELECT seq FROM operations WHERE tenant_id = ? AND at < ?
-					AND seq <= (SELECT value FROM ledger_state WHERE name = 'aggregated_seq')
-					AND seq < (SELECT max(seq) FROM operations) LIMIT ?)`, tenant, cutoff, batch)
-			if err != nil {
-				return deleted, err
-			}
-			n, _ := res.RowsAffected()
-			deleted += n
-			if n < int64(batch) {
-				break
-			}
+		n, _ := res.RowsAffected()
+		deleted += n
+		if n < int64(batch) {
+			return deleted, nil
 		}
 	}
 }
+
+const pruneOperationsQuery = `DELETE FROM operations WHERE seq IN
+	(SELECT seq FROM operations WHERE at < ?
+		AND seq <= (SELECT value FROM ledger_state WHERE name = 'aggregated_seq')
+		AND seq < (SELECT max(seq) FROM operations) LIMIT ?)`
 
 // PruneRollups deletes the hourly rollups of the hours that started before before (rounded down to the hour,
 // so an hour is kept while any of it is within retention), batch rows per transaction.
