@@ -17,7 +17,7 @@ import (
 
 // Defaults for how far the totals may trail the records.
 const (
-	DefaultAggregateInterval = 5 * time.Second
+	DefaultAggregateInterval = 30 * time.Second
 	DefaultMaxPendingRows    = 50_000
 )
 

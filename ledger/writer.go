@@ -21,7 +21,7 @@ type WriterOptions struct {
 	Sync      bool          // Record returns only once its record is committed
 	QueueSize int           // records waiting to be written before Record blocks (backpressure); default 16384
 	MaxBatch  int           // records per transaction at most; default 2048
-	// AggregateInterval is how far the totals (daily, monthly, hourly) may trail the records; default 5s.
+	// AggregateInterval is how far the totals (daily, monthly, hourly) may trail the records; default 30s.
 	// MaxPendingRows writes them sooner when that many rows are waiting; default 50,000.
 	AggregateInterval time.Duration
 	MaxPendingRows    int
