@@ -56,6 +56,7 @@ func main() {
 	connList := flag.String("conns", "8,64", "connection counts")
 	kinds := flag.String("kinds", "json,sse", "answer kinds: json, sse")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file, its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
+	flag.StringVar(&memLimit, "memlimit", "", "GOMEMLIMIT for every Caddy process, e.g. 100MiB (default: none, Go's default GC)")
 	rate := flag.Float64("rate", 0, "after the closed-loop rounds, run open loop at this many requests/s (0: don't)")
 	flag.Parse()
 	kindList := strings.Split(*kinds, ",")
@@ -247,8 +248,12 @@ http://%s {
 			fmt.Printf("Achieved %s: plain %.0f, gateway %.0f, metering off %.0f req/s.\n", kind, median(p, rps), median(g, rps), median(n, rps))
 		}
 	}
-	fmt.Printf("\nPeak RSS: plain %.1f MB, gateway %.1f MB (%d tenants), upstream %.1f MB\n",
-		mb(plain.peakRSS()), mb(gw.peakRSS()), len(keys), mb(up.peakRSS()))
+	limit := "no GOMEMLIMIT"
+	if memLimit != "" {
+		limit = "GOMEMLIMIT=" + memLimit
+	}
+	fmt.Printf("\nPeak RSS (%s): plain %.1f MB, gateway %.1f MB (%d tenants), upstream %.1f MB\n",
+		limit, mb(plain.peakRSS()), mb(gw.peakRSS()), len(keys), mb(up.peakRSS()))
 	fmt.Printf("Webhook deliveries received during the runs: %d (%d endpoints subscribed)\n", hooks.n.Load()-hooksBefore, len(endpoints))
 }
 

@@ -38,6 +38,9 @@ func stopAll() {
 	}
 }
 
+// memLimit, when set, is the GOMEMLIMIT of every Caddy process started (-memlimit).
+var memLimit string
+
 func startCaddy(bin, dir, name, caddyfile, admin string) (*caddyProc, error) {
 	cfg := filepath.Join(dir, name+".Caddyfile")
 	if err := os.WriteFile(cfg, []byte(caddyfile), 0o644); err != nil {
@@ -50,6 +53,9 @@ func startCaddy(bin, dir, name, caddyfile, admin string) (*caddyProc, error) {
 	cmd := exec.Command(bin, "run", "--config", cfg, "--adapter", "caddyfile")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "GOMAXPROCS=2")
+	if memLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -406,7 +406,8 @@ func (c *sketchCache) commit() {
 		latest = max(latest, k.hour)
 		c.rows[k] = p
 	}
-	c.staged = nil // not cleared: a cleared map keeps its buckets, and a write of the totals can stage thousands
+	// Dropped, not cleared: a cleared map keeps its buckets, and a write of the totals stages thousands.
+	c.staged = nil
 	if latest > c.hour { // a new hour: drop rows older than the previous one (once an hour, not every commit)
 		c.hour = latest
 		for k := range c.rows {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -14,13 +15,21 @@ import (
 // added, whatever their distribution, and merging sketches is adding counts: the merge of hourly sketches is
 // exactly the sketch of all their values, so any range of hours answers with the same bound.
 //
+// A Sketch is not safe for concurrent use, reads included (a small one sorts its list when read).
+//
 // Values are whole microseconds, the unit operation records keep, clamped to [1µs, 1h]: that bounds the
 // buckets to 0..SketchBuckets-1 (about 1,100 with α = 1%), and a sketch is stored as a short BLOB.
 type Sketch struct {
 	lo    int      // the bucket of bins[0]
 	bins  []uint64 // bins[i] counts the values of bucket lo+i: dense over the buckets in use, which are few
+	small []uint16 // while the sketch holds at most smallValues values and no bins: each value's bucket, unsorted
 	count uint64
 }
+
+// smallValues is how many values a sketch keeps as a list of buckets before it switches to dense bins: most
+// sketches the writer holds (a tenant's pending totals) have a few values over dozens of buckets, and 2 bytes
+// a value is much less than 8 bytes a bucket.
+const smallValues = 64
 
 const (
 	// SketchRelativeError (α) bounds |estimate - exact| / exact for every quantile of a Sketch.
@@ -53,9 +62,51 @@ func sketchValue(i int) float64 {
 func (s *Sketch) Add(d time.Duration) { s.addIndex(sketchIndex(d.Microseconds()), 1) }
 
 func (s *Sketch) addIndex(i int, n uint64) {
+	if s.bins == nil && uint64(len(s.small))+n <= smallValues {
+		for range n {
+			s.small = append(s.small, uint16(i))
+		}
+		s.count += n
+		return
+	}
+	s.densify()
 	s.grow(i, i+1)
 	s.bins[i-s.lo] += n
 	s.count += n
+}
+
+// densify moves the values of the small list into bins.
+func (s *Sketch) densify() {
+	if len(s.small) == 0 {
+		return
+	}
+	small := s.small
+	s.small = nil
+	s.grow(int(slices.Min(small)), int(slices.Max(small))+1)
+	for _, i := range small {
+		s.bins[int(i)-s.lo]++
+	}
+}
+
+// each calls f with each non-empty bucket and its count, in ascending order.
+func (s *Sketch) each(f func(i int, n uint64)) {
+	if s.bins == nil {
+		slices.Sort(s.small)
+		for j := 0; j < len(s.small); {
+			k := j + 1
+			for k < len(s.small) && s.small[k] == s.small[j] {
+				k++
+			}
+			f(int(s.small[j]), uint64(k-j))
+			j = k
+		}
+		return
+	}
+	for i, n := range s.bins {
+		if n != 0 {
+			f(s.lo+i, n)
+		}
+	}
 }
 
 // grow makes bins cover the buckets [from, to). A new sketch gets exactly the buckets asked for: most hold a
@@ -83,6 +134,13 @@ func (s *Sketch) Merge(o *Sketch) {
 	if o.count == 0 {
 		return
 	}
+	if o.bins == nil {
+		for _, i := range o.small {
+			s.addIndex(int(i), 1)
+		}
+		return
+	}
+	s.densify()
 	s.grow(o.lo, o.lo+len(o.bins))
 	dst := s.bins[o.lo-s.lo:]
 	for i, n := range o.bins {
@@ -102,6 +160,10 @@ func (s *Sketch) Quantile(q float64) float64 {
 	}
 	rank := uint64(math.Ceil(min(max(q, 0), 1) * float64(s.count)))
 	rank = max(rank, 1)
+	if s.bins == nil {
+		slices.Sort(s.small)
+		return sketchValue(int(s.small[rank-1]))
+	}
 	var seen uint64
 	for i, n := range s.bins {
 		if seen += n; seen >= rank {
@@ -120,11 +182,7 @@ func (s *Sketch) MarshalBinary() ([]byte, error) { return s.appendBinary(nil), n
 func (s *Sketch) appendBinary(b []byte) []byte {
 	var enc binsEncoder
 	enc.start(b)
-	for i, n := range s.bins {
-		if n != 0 {
-			enc.add(s.lo+i, n)
-		}
-	}
+	s.each(enc.add)
 	return enc.finish()
 }
 
@@ -171,6 +229,7 @@ func (s *Sketch) addBins(bins []sketchBin) {
 	if len(bins) == 0 {
 		return
 	}
+	s.densify()
 	s.grow(bins[0].index, bins[len(bins)-1].index+1)
 	for _, b := range bins {
 		s.bins[b.index-s.lo] += b.count
@@ -179,28 +238,25 @@ func (s *Sketch) addBins(bins []sketchBin) {
 }
 
 // appendMerged appends to dst the encoding of the sketch encoded in stored merged with add. It runs once per
-// rollup row and transaction, over every bucket of the row's sketch, so it streams: buckets are decoded,
-// added to and encoded again in one pass, without building either sketch.
+// rollup row and write of the totals, over every bucket of the row's sketch, so it streams: buckets are
+// decoded, added to and encoded again in one pass, without building the stored sketch.
 func appendMerged(dst, stored []byte, add *Sketch) ([]byte, error) {
 	if len(stored) == 0 {
 		return add.appendBinary(dst), nil
 	}
+	var adds []sketchBin
+	add.each(func(i int, n uint64) { adds = append(adds, sketchBin{i, n}) })
 	var enc binsEncoder
 	enc.start(dst)
-	k := 0 // the next bucket of add.bins to merge in
-	flushAdd := func(below int) {
-		for ; k < len(add.bins) && add.lo+k < below; k++ {
-			if n := add.bins[k]; n != 0 {
-				enc.add(add.lo+k, n)
-			}
-		}
-	}
+	k := 0 // the next of adds to merge in
 	var bad bool
 	scanSketch(stored, func(i int, n uint64) bool {
-		flushAdd(i)
-		if j := i - add.lo; j >= 0 && j < len(add.bins) {
-			n += add.bins[j]
-			k = j + 1
+		for ; k < len(adds) && adds[k].index < i; k++ {
+			enc.add(adds[k].index, adds[k].count)
+		}
+		if k < len(adds) && adds[k].index == i {
+			n += adds[k].count
+			k++
 		}
 		enc.add(i, n)
 		return true
@@ -208,7 +264,9 @@ func appendMerged(dst, stored []byte, add *Sketch) ([]byte, error) {
 	if bad {
 		return dst, errBadSketch
 	}
-	flushAdd(SketchBuckets)
+	for ; k < len(adds); k++ {
+		enc.add(adds[k].index, adds[k].count)
+	}
 	return enc.finish(), nil
 }
 

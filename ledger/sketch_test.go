@@ -208,7 +208,7 @@ func TestAppendMerged(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := stored
-		want.bins = slices.Clone(stored.bins)
+		want.bins, want.small = slices.Clone(stored.bins), slices.Clone(stored.small)
 		want.Merge(&add)
 		if w := want.appendBinary([]byte("prefix")); !bytes.Equal(got, w) {
 			t.Fatalf("round %d: merged %v, want %v", round, got, w)
@@ -216,5 +216,52 @@ func TestAppendMerged(t *testing.T) {
 	}
 	if _, err := appendMerged(nil, []byte{sketchFormat, 0, 3, 1}, &Sketch{}); err == nil {
 		t.Error("a malformed stored sketch merged without error")
+	}
+}
+
+// TestSketchSmallAndDenseAgree: a sketch keeps its first values as a list of buckets and switches to dense
+// bins past smallValues; quantiles, encodings and merges are the same either way.
+func TestSketchSmallAndDenseAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	dense := func(buckets []int) *Sketch {
+		s := &Sketch{}
+		s.grow(0, SketchBuckets) // bins from the start: the reference
+		for _, i := range buckets {
+			s.addIndex(i, 1)
+		}
+		return s
+	}
+	for round := range 300 {
+		var a, b []int
+		for range r.IntN(2 * smallValues) {
+			a = append(a, 300+r.IntN(80))
+		}
+		for range r.IntN(2 * smallValues) {
+			b = append(b, 250+r.IntN(200))
+		}
+		var got Sketch
+		for _, i := range a {
+			got.addIndex(i, 1)
+		}
+		if small := len(a) <= smallValues; small != (got.bins == nil) {
+			t.Fatalf("round %d: %d values, bins %v", round, len(a), got.bins != nil)
+		}
+		var other Sketch
+		for _, i := range b {
+			other.addIndex(i, 1)
+		}
+		got.Merge(&other)
+		want := dense(append(slices.Clone(a), b...))
+		if got.Count() != want.Count() {
+			t.Fatalf("round %d: count %d, want %d", round, got.Count(), want.Count())
+		}
+		for _, q := range []float64{0, 0.01, 0.5, 0.9, 0.99, 1} {
+			if g, w := got.Quantile(q), want.Quantile(q); g != w {
+				t.Fatalf("round %d: q%.2f = %v, want %v", round, q, g, w)
+			}
+		}
+		if g, w := got.appendBinary(nil), want.appendBinary(nil); !bytes.Equal(g, w) {
+			t.Fatalf("round %d: encoded %v, want %v", round, g, w)
+		}
 	}
 }
