@@ -55,7 +55,7 @@ func main() {
 	tenants := flag.Int("tenants", 10000, "tenants (one key each) in rotation on the gateway")
 	connList := flag.String("conns", "8,64", "connection counts")
 	kinds := flag.String("kinds", "json,sse", "answer kinds: json, sse")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file, its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file (and of plain Caddy to this file + .plain), its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
 	flag.StringVar(&memLimit, "memlimit", "", "GOMEMLIMIT for every Caddy process, e.g. 100MiB (default: none, Go's default GC)")
 	rate := flag.Float64("rate", 0, "after the closed-loop rounds, run open loop at this many requests/s (0: don't)")
 	flag.Parse()
@@ -163,14 +163,18 @@ http://%s {
 					l, proc := target(side, kind)
 					l.conns, l.dur = c, *dur
 					var profDone chan struct{}
-					if *profile != "" && side == "gateway" && results[k]["gateway"] == nil && len(results) == 1 {
+					if *profile != "" && side != "nometer" && results[k][side] == nil && len(results) == 1 {
+						path := *profile
+						if side == "plain" {
+							path += ".plain"
+						}
 						profDone = make(chan struct{})
-						fetchProfile("http://"+gw.admin+"/debug/pprof/allocs", *profile+".allocs0")
+						fetchProfile("http://"+proc.admin+"/debug/pprof/allocs", path+".allocs0")
 						go func() {
 							defer close(profDone)
-							fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", gw.admin, max(1, int(dur.Seconds())-1)), *profile)
-							fetchProfile("http://"+gw.admin+"/debug/pprof/allocs", *profile+".allocs")
-							fetchProfile("http://"+gw.admin+"/debug/pprof/heap?gc=1", *profile+".heap")
+							fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", proc.admin, max(1, int(dur.Seconds())-1)), path)
+							fetchProfile("http://"+proc.admin+"/debug/pprof/allocs", path+".allocs")
+							fetchProfile("http://"+proc.admin+"/debug/pprof/heap?gc=1", path+".heap")
 						}()
 					}
 					cpu0 := proc.cpu()

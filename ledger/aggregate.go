@@ -152,7 +152,7 @@ func (a *aggregates) write(ctx context.Context, tx *sql.Tx, w *Writer) error {
 			return fmt.Errorf("adding monthly usage: %w", err)
 		}
 	}
-	return a.hourly.write(ctx, tx, w.rollups, &w.sketches)
+	return a.hourly.write(ctx, tx, w.rollups)
 }
 
 // flushAggregates writes the pending totals and aggregated_seq in one transaction. On failure they stay
@@ -167,7 +167,6 @@ func (w *Writer) flushAggregates() error {
 		return err
 	}
 	defer tx.Rollback()
-	defer w.sketches.abort() // a no-op after commit(): nothing is left staged
 	if err := w.pending.write(ctx, tx, w); err != nil {
 		return err
 	}
@@ -177,7 +176,6 @@ func (w *Writer) flushAggregates() error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	w.sketches.commit()
 	w.pending.reset()
 	w.aggregatedSeq = w.lastSeq
 	return nil

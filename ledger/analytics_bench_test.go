@@ -93,7 +93,7 @@ func writeRollups(tb testing.TB, s *Store, batch *rollupBatch) {
 		tb.Fatal(err)
 	}
 	defer tx.Rollback()
-	if err := batch.write(context.Background(), tx, st, nil); err != nil {
+	if err := batch.write(context.Background(), tx, st); err != nil {
 		tb.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -234,7 +234,6 @@ type rollupKey struct {
 	hour   int64
 	model  string
 	opType string
-	all    bool // a row of hourly_usage_all
 }
 
 // rollupBatch gathers a transaction's records by key, so that each key costs one read and one write however
@@ -317,22 +316,20 @@ func (st *rollupStmts) Close() error {
 	return errors.Join(errs...)
 }
 
-// write merges the batch into the stored rollups inside tx, the transaction that inserts its records. The
-// single writer holds the database while it runs, so reading a row, merging in Go and writing it back is
-// safe; the sketches are why the merge is in Go rather than in the upsert. known, when given, holds the
-// sketches the writer itself stored in rows it wrote earlier, so those rows need no read; what this
-// transaction stores goes into staged, to become known once it commits.
-func (b *rollupBatch) write(ctx context.Context, tx *sql.Tx, st *rollupStmts, known *sketchCache) error {
+// write merges the batch into the stored rollups inside tx. The single writer holds the database while it
+// runs, so reading a row, merging in Go and writing it back is safe; the sketches are why the merge is in Go
+// rather than in the upsert. (The writer writes the totals every 30 s, so reading each row back costs little;
+// it used to keep the sketches it had stored in memory instead, 4 MB with 10,000 tenants.)
+func (b *rollupBatch) write(ctx context.Context, tx *sql.Tx, st *rollupStmts) error {
 	get, put := tx.StmtContext(ctx, st.getTenant), tx.StmtContext(ctx, st.putTenant)
 	for k, r := range b.tenants {
-		if err := mergeRollup(ctx, get, put, r, known, k, k.tenant, k.hour, k.model, k.opType); err != nil {
+		if err := mergeRollup(ctx, get, put, r, k.tenant, k.hour, k.model, k.opType); err != nil {
 			return fmt.Errorf("adding hourly usage of %q: %w", k.tenant, err)
 		}
 	}
 	get, put = tx.StmtContext(ctx, st.getAll), tx.StmtContext(ctx, st.putAll)
 	for k, r := range b.all {
-		k.all = true
-		if err := mergeRollup(ctx, get, put, r, known, k, k.hour, k.model, k.opType); err != nil {
+		if err := mergeRollup(ctx, get, put, r, k.hour, k.model, k.opType); err != nil {
 			return fmt.Errorf("adding hourly usage of all tenants: %w", err)
 		}
 	}
@@ -340,14 +337,12 @@ func (b *rollupBatch) write(ctx context.Context, tx *sql.Tx, st *rollupStmts, kn
 }
 
 // mergeRollup adds a batch's facts to one stored row. The counts and sums add up in the upsert; the sketches
-// are read back (or taken from known) and merged here, as SQL cannot add two histograms.
-func mergeRollup(ctx context.Context, get, put *sql.Stmt, add *Rollup, known *sketchCache, k rollupKey, key ...any) error {
-	stored, ok := known.get(k)
-	if !ok {
-		err := get.QueryRowContext(ctx, key...).Scan(&stored.latency, &stored.ttfb)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
+// are read back and merged here, as SQL cannot add two histograms.
+func mergeRollup(ctx context.Context, get, put *sql.Stmt, add *Rollup, key ...any) error {
+	var stored struct{ latency, ttfb []byte }
+	err := get.QueryRowContext(ctx, key...).Scan(&stored.latency, &stored.ttfb)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
 	}
 	latency, err := appendMerged(nil, stored.latency, &add.Latency.Sketch)
 	if err != nil {
@@ -357,71 +352,8 @@ func mergeRollup(ctx context.Context, get, put *sql.Stmt, add *Rollup, known *sk
 	if err != nil {
 		return err
 	}
-	if _, err = put.ExecContext(ctx, append(key, add.values(latency, ttfb)...)...); err != nil {
-		return err
-	}
-	known.stage(k, sketchPair{latency, ttfb})
-	return nil
-}
-
-// sketchCache remembers the sketches of the rollup rows the writer stored in the current and the previous
-// hour: the writer is their only writer, so what it stored is what the database holds. Entries are staged
-// during a transaction and kept only once it commits.
-type sketchCache struct {
-	rows   map[rollupKey]sketchPair
-	staged map[rollupKey]sketchPair
-	hour   int64 // the latest hour seen; rows of older hours than hour-1 are dropped
-}
-
-type sketchPair struct{ latency, ttfb []byte }
-
-func (c *sketchCache) get(k rollupKey) (sketchPair, bool) {
-	if c == nil {
-		return sketchPair{}, false
-	}
-	p, ok := c.rows[k]
-	return p, ok
-}
-
-func (c *sketchCache) stage(k rollupKey, p sketchPair) {
-	if c == nil {
-		return
-	}
-	if c.staged == nil {
-		c.staged = map[rollupKey]sketchPair{}
-	}
-	c.staged[k] = p
-}
-
-// commit keeps what the committed transaction stored; abort forgets it.
-func (c *sketchCache) commit() {
-	if c == nil {
-		return
-	}
-	if c.rows == nil {
-		c.rows = map[rollupKey]sketchPair{}
-	}
-	latest := c.hour
-	for k, p := range c.staged {
-		latest = max(latest, k.hour)
-		c.rows[k] = p
-	}
-	// Dropped, not cleared: a cleared map keeps its buckets, and a write of the totals stages thousands.
-	c.staged = nil
-	if latest > c.hour { // a new hour: drop rows older than the previous one (once an hour, not every commit)
-		c.hour = latest
-		for k := range c.rows {
-			if k.hour < c.hour-3600 {
-				delete(c.rows, k)
-			}
-		}
-	}
-}
-
-func (c *sketchCache) abort() {
-	if c != nil {
-		clear(c.staged)
-	}
+	_, err = put.ExecContext(ctx, append(key, add.values(latency, ttfb)...)...)
+	return err
 }
 
 // backfillRollups rolls up the records written before rollups existed (schema version 3), a chunk of records
@@ -461,7 +393,7 @@ func backfillRollups(ctx context.Context, tx *sql.Tx) error {
 		if n == 0 {
 			return nil
 		}
-		if err := b.write(ctx, tx, st, nil); err != nil {
+		if err := b.write(ctx, tx, st); err != nil {
 			return fmt.Errorf("rolling up the records before seq %d: %w", after, err)
 		}
 	}

@@ -50,7 +50,6 @@ type Writer struct {
 
 	insertOp, addDaily, addMonthly *sql.Stmt
 	rollups                        *rollupStmts
-	sketches                       sketchCache // the writer's own rollup rows, so it need not read them back
 
 	// The totals of committed records not yet written (aggregate.go), and the seqs of the last record
 	// committed and of the last one the stored totals include. Only the writer goroutine touches them.
