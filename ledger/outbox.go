@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/helixgateway/caddy-ai-gateway/pricing"
@@ -17,7 +16,7 @@ type outbox struct {
 	deliveries []webhooks.Delivery // to announce to the dispatcher once committed
 }
 
-func (o *outbox) add(ctx context.Context, tx *sql.Tx, op *Operation) error {
+func (o *outbox) add(ctx context.Context, tx execer, op *Operation) error {
 	if o.hooks == nil || op.TenantID == "" {
 		return nil
 	}
@@ -56,7 +55,7 @@ func wanted(subs []webhooks.Endpoint, typ string) bool {
 	return false
 }
 
-func (o *outbox) event(ctx context.Context, tx *sql.Tx, subs []webhooks.Endpoint, typ string, data any, op *Operation) error {
+func (o *outbox) event(ctx context.Context, tx execer, subs []webhooks.Endpoint, typ string, data any, op *Operation) error {
 	ev, err := webhooks.NewEvent(typ, op.TenantID, data, op.At.Add(op.Latency))
 	if err != nil {
 		return fmt.Errorf("building %s event: %w", typ, err)

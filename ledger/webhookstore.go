@@ -364,8 +364,13 @@ func (w *WebhookStore) AddEvent(ctx context.Context, ev webhooks.Event, ds []web
 	})
 }
 
+// execer runs statements inside a transaction: a *sql.Tx, or the writer's driver connection (rawExec).
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // addEventTx writes an event and its pending deliveries in tx; an event already stored writes nothing (false).
-func addEventTx(ctx context.Context, tx *sql.Tx, ev webhooks.Event, ds []webhooks.Delivery) (bool, error) {
+func addEventTx(ctx context.Context, tx execer, ev webhooks.Event, ds []webhooks.Delivery) (bool, error) {
 	for i := range ds {
 		if ds[i].EventID != ev.ID {
 			return false, fmt.Errorf("delivery %s is for event %s, not %s", ds[i].ID, ds[i].EventID, ev.ID)
