@@ -18,7 +18,7 @@ import (
 // Defaults for how far the totals may trail the records.
 const (
 	DefaultAggregateInterval = 30 * time.Second
-	DefaultMaxPendingRows    = 50_000
+	DefaultMaxPendingRows    = 20_000
 )
 
 type dayKey struct {
@@ -59,6 +59,16 @@ type monthTotals struct {
 	input, cached, cacheWrite, output, reasoning, cost int64
 }
 
+func (m *monthTotals) merge(o *monthTotals) {
+	m.operations += o.operations
+	m.input += o.input
+	m.cached += o.cached
+	m.cacheWrite += o.cacheWrite
+	m.output += o.output
+	m.reasoning += o.reasoning
+	m.cost += o.cost
+}
+
 func (m *monthTotals) add(op *Operation) {
 	u := &op.Usage
 	m.operations++
@@ -70,12 +80,25 @@ func (m *monthTotals) add(op *Operation) {
 	m.cost += op.Cost
 }
 
-// aggregates are what a set of committed records adds to the totals.
+// aggregates are what a set of committed records adds to the totals: one entry per tenant, hour, model,
+// operation type and quota day, holding that hour's rollup and what it adds to the day's quota and the
+// month's bill (the daily and monthly rows are summed from the entries when written, so a tenant costs
+// one entry, not three), and the all-tenants rollups.
 type aggregates struct {
-	counted map[dayKey]int64
-	billed  map[monthKey]*monthTotals
-	hourly  rollupBatch
-	since   time.Time // when the first of them was added; zero when empty
+	rows  map[pendingKey]*pendingRow
+	all   map[rollupKey]*Rollup
+	since time.Time // when the first of them was added; zero when empty
+}
+
+type pendingKey struct {
+	rollupKey       // the hourly row (by the hour the call arrived)
+	quotaDay  int64 // the day it counts on, for the quota and the bill (almost always the day of hour)
+}
+
+type pendingRow struct {
+	Rollup
+	counted int64       // calls counted against the quota
+	billed  monthTotals // what billable calls add to the month's bill
 }
 
 // quotaDay is the day (and month) a record counts on: the day its call was admitted, or else arrived.
@@ -98,61 +121,93 @@ func (a *aggregates) add(op *Operation) {
 	if a.since.IsZero() {
 		a.since = time.Now()
 	}
-	a.hourly.add(op)
-	if op.TenantID == "" {
-		return
+	if a.rows == nil {
+		a.rows, a.all = map[pendingKey]*pendingRow{}, map[rollupKey]*Rollup{}
 	}
-	day := quotaDay(op)
-	if op.Counted {
-		if a.counted == nil {
-			a.counted = map[dayKey]int64{}
-		}
-		a.counted[dayKey{op.TenantID, unixDay(day)}]++
+	latency, ttfb := sketchIndex(op.Latency.Microseconds()), sketchIndex(op.TTFB.Microseconds())
+	k := pendingKey{rollupKey{tenant: op.TenantID, hour: hourOf(op.At), model: op.Model, opType: op.Type}, unixDay(quotaDay(op))}
+	row := a.rows[k]
+	if row == nil {
+		row = new(pendingRow)
+		a.rows[k] = row
 	}
-	if op.billable() {
-		if a.billed == nil {
-			a.billed = map[monthKey]*monthTotals{}
+	row.add(op, latency, ttfb)
+	if op.TenantID != "" {
+		if op.Counted {
+			row.counted++
 		}
-		k := monthKey{op.TenantID, monthIndex(day), op.Type, op.Model}
-		m := a.billed[k]
-		if m == nil {
-			m = new(monthTotals)
-			a.billed[k] = m
+		if op.billable() {
+			row.billed.add(op)
 		}
-		m.add(op)
 	}
+	k.tenant = ""
+	all := a.all[k.rollupKey]
+	if all == nil {
+		all = new(Rollup)
+		a.all[k.rollupKey] = all
+	}
+	all.add(op, latency, ttfb)
 }
 
-// rows is the number of rows a write would touch.
-func (a *aggregates) rows() int {
-	return len(a.counted) + len(a.billed) + len(a.hourly.tenants) + len(a.hourly.all)
-}
+// size is the number of entries pending.
+func (a *aggregates) size() int { return len(a.rows) + len(a.all) }
 
 func (a *aggregates) empty() bool { return a.since.IsZero() }
 
 func (a *aggregates) reset() {
-	clear(a.counted)
-	clear(a.billed)
-	clear(a.hourly.tenants)
-	clear(a.hourly.all)
+	clear(a.rows)
+	clear(a.all)
 	a.since = time.Time{}
 }
 
 // write adds a to the stored totals inside tx.
 func (a *aggregates) write(ctx context.Context, tx *sql.Tx, w *Writer) error {
+	counted := map[dayKey]int64{}
+	billed := map[monthKey]*monthTotals{}
+	hourly := rollupBatch{tenants: make(map[rollupKey]*Rollup, len(a.rows)), all: a.all}
+	var merged map[rollupKey]bool // hourly rows that are copies, made where one hour has two quota days
+	for k, row := range a.rows {
+		switch r := hourly.tenants[k.rollupKey]; {
+		case r == nil:
+			hourly.tenants[k.rollupKey] = &row.Rollup
+		case merged[k.rollupKey]:
+			r.Merge(&row.Rollup)
+		default: // a call across midnight: merge into a copy, as a failed write keeps the entries pending
+			c := new(Rollup)
+			c.Merge(r)
+			c.Merge(&row.Rollup)
+			hourly.tenants[k.rollupKey] = c
+			if merged == nil {
+				merged = map[rollupKey]bool{}
+			}
+			merged[k.rollupKey] = true
+		}
+		if row.counted > 0 {
+			counted[dayKey{k.tenant, k.quotaDay}] += row.counted
+		}
+		if row.billed.operations > 0 {
+			mk := monthKey{k.tenant, monthIndex(time.Unix(k.quotaDay*86400, 0)), k.opType, k.model}
+			m := billed[mk]
+			if m == nil {
+				m = new(monthTotals)
+				billed[mk] = m
+			}
+			m.merge(&row.billed)
+		}
+	}
 	add, addMonth := tx.StmtContext(ctx, w.addDaily), tx.StmtContext(ctx, w.addMonthly)
-	for k, n := range a.counted {
+	for k, n := range counted {
 		if _, err := add.ExecContext(ctx, k.tenant, k.String(), n); err != nil {
 			return fmt.Errorf("adding daily usage: %w", err)
 		}
 	}
-	for k, m := range a.billed {
+	for k, m := range billed {
 		if _, err := addMonth.ExecContext(ctx, k.tenant, k.String(), k.opType, k.model, m.operations, m.input, m.cached,
 			m.cacheWrite, m.output, m.reasoning, m.cost); err != nil {
 			return fmt.Errorf("adding monthly usage: %w", err)
 		}
 	}
-	return a.hourly.write(ctx, tx, w.rollups)
+	return hourly.write(ctx, tx, w.rollups)
 }
 
 // flushAggregates writes the pending totals and aggregated_seq in one transaction. On failure they stay
@@ -183,7 +238,7 @@ func (w *Writer) flushAggregates() error {
 
 // aggregatesDue reports whether the pending totals should be written now.
 func (w *Writer) aggregatesDue() bool {
-	return !w.pending.empty() && (time.Since(w.pending.since) >= w.aggInterval || w.pending.rows() >= w.maxPending)
+	return !w.pending.empty() && (time.Since(w.pending.since) >= w.aggInterval || w.pending.size() >= w.maxPending)
 }
 
 // replay adds up the records committed after the stored totals (a crash before their write), and writes them.

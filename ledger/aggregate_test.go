@@ -207,3 +207,47 @@ func TestDayAndMonthKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestTotalsOfAnHourOnTwoQuotaDays: calls of one tenant, hour, model and type that count on two days (one
+// admitted after midnight) make one hourly row and a daily count on each day, also when the first write of
+// the totals fails and is retried.
+func TestTotalsOfAnHourOnTwoQuotaDays(t *testing.T) {
+	s := openTestStore(t)
+	w := newTestWriter(t, s, WriterOptions{Interval: time.Millisecond, AggregateInterval: time.Hour})
+	raw := rawDB(t, s.Path())
+	ctx := testCtx(t)
+	at := time.Date(2026, 3, 10, 23, 59, 59, 0, time.UTC)
+	for i := range 3 {
+		op := testOp(fmt.Sprint("op", i), "acme", at)
+		if i == 2 {
+			op.QuotaDay = at.Add(2 * time.Second)
+		}
+		if err := w.Record(ctx, op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Exec(`CREATE TRIGGER block BEFORE INSERT ON hourly_usage_all BEGIN SELECT RAISE(ABORT, 'blocked'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err == nil {
+		t.Fatal("the write of the totals did not fail")
+	}
+	if _, err := raw.Exec(`DROP TRIGGER block`); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d10, d11 := usageOn(t, s, at)["acme"], usageOn(t, s, at.Add(time.Hour))["acme"]; d10 != 2 || d11 != 1 {
+		t.Errorf("daily usage %d on the 10th and %d on the 11th, want 2 and 1", d10, d11)
+	}
+	rows := storedRollups(t, s, "hourly_usage")
+	if len(rows) != 1 {
+		t.Fatalf("%d hourly rows, want 1: %v", len(rows), rows)
+	}
+	for _, r := range rows {
+		if r.Requests != 3 || r.Latency.Count != 3 || r.Latency.Sketch.Count() != 3 {
+			t.Errorf("hourly row: %d requests, latency count %d, sketch %d; want 3 each", r.Requests, r.Latency.Count, r.Latency.Sketch.Count())
+		}
+	}
+}

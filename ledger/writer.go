@@ -30,7 +30,8 @@ type WriterOptions struct {
 	QueueSize int           // records waiting to be written before Record blocks (backpressure); default 16384
 	MaxBatch  int           // records per transaction at most; default 2048
 	// AggregateInterval is how far the totals (daily, monthly, hourly) may trail the records; default 30s.
-	// MaxPendingRows writes them sooner when that many rows are waiting; default 50,000.
+	// MaxPendingRows writes them sooner when that many entries (a tenant's hour, model and operation type)
+	// are waiting; default 20,000.
 	AggregateInterval time.Duration
 	MaxPendingRows    int
 	Logger            *zap.Logger
@@ -294,7 +295,7 @@ func (w *Writer) run() {
 
 // writeAggregates writes the pending totals, logging a failure; they stay pending for the next attempt.
 func (w *Writer) writeAggregates() error {
-	rows := w.pending.rows()
+	rows := w.pending.size()
 	if err := w.flushAggregates(); err != nil {
 		w.log.Error("writing usage totals", zap.Error(err), zap.Int("rows", rows))
 		return err
