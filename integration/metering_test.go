@@ -235,7 +235,7 @@ func TestStreamByteIdentical(t *testing.T) {
 		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if a, b := volatile.ReplaceAll(got, nil), volatile.ReplaceAll(want, nil); string(a) != string(b) {
-			t.Errorf("%s: through the gateway\n%s\ndirect\n%s", tc.path, got, want)
+			t.Errorf("%s: through the gateway (%s)\n%s\ndirect (%s)\n%s", tc.path, resp.Status, got, direct.Status, want)
 		}
 	}
 }
