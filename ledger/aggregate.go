@@ -10,7 +10,7 @@ import (
 // The totals — daily_usage (the quota), monthly_usage (billing) and the hourly rollups (analytics) — are a
 // function of the operation records. Writing them with every batch costs an upsert per tenant and table per
 // batch, which with many active tenants is most of the writer's work. Instead the writer adds committed
-// records up in memory and writes the totals every few seconds (or when someone reads them: Flush), in one
+// records up in memory and writes the totals every 30 s (or when someone reads them: Flush), in one
 // transaction that also stores aggregated_seq, the seq of the last record they include. Records are the
 // source of truth: after a crash, NewWriter adds up the records past aggregated_seq again before anything
 // reads a total, so no record is lost from them or counted in them twice.
