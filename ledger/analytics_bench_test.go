@@ -109,7 +109,6 @@ func BenchmarkWriterBatchRollupKeys(b *testing.B) {
 		b.Run(fmt.Sprint("tenants=", tenants), func(b *testing.B) {
 			s := openTestStore(b)
 			w := newTestWriter(b, s, WriterOptions{})
-			ctx := context.Background()
 			r := rand.New(rand.NewPCG(1, 2))
 			ops := make([]*Operation, b.N)
 			at := time.Now().UTC()
@@ -121,18 +120,7 @@ func BenchmarkWriterBatchRollupKeys(b *testing.B) {
 				op.Usage, op.Cost = Usage{InputTokens: 100, OutputTokens: 50}, 1234
 				ops[i] = op
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				if err := w.Record(ctx, ops[i]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := w.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			recordAll(b, w, ops)
 		})
 	}
 }
