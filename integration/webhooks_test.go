@@ -79,6 +79,20 @@ func (rc *receiver) waitFor(typ string, n int) []map[string]any {
 	return nil
 }
 
+// adminUntil polls an admin GET until ok accepts the reply (or 10 s pass): the receiver sees a delivery before the
+// dispatcher has stored its result.
+func (g *gateway) adminUntil(path string, ok func(reply) bool) reply {
+	g.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := g.admin("GET", path, "")
+		if ok(r) || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 const hookBase = `		webhooks {
 			allow_private_targets
 			schedule 0s 200ms 200ms 200ms
@@ -132,7 +146,9 @@ func TestWebhookOperationEvents(t *testing.T) {
 		t.Errorf("%d deliveries with bad signatures", rc.badSigs)
 	}
 	// The delivery history.
-	list := g.admin("GET", "/ai_gateway/webhooks/"+ep+"/deliveries?status=succeeded", "")
+	list := g.adminUntil("/ai_gateway/webhooks/"+ep+"/deliveries?status=succeeded", func(r reply) bool {
+		return r.status == 200 && len(r.body["data"].([]any)) == 2
+	})
 	if n := len(list.body["data"].([]any)); list.status != 200 || n != 2 {
 		t.Fatalf("deliveries: %d %s", list.status, list.raw)
 	}
@@ -161,7 +177,7 @@ func TestWebhookRetriedUntilItArrives(t *testing.T) {
 	rc.waitFor("webhook.test", 1)
 	list := g.admin("GET", "/ai_gateway/webhooks/"+ep+"/deliveries", "")
 	d := list.body["data"].([]any)[0].(map[string]any)
-	one := g.admin("GET", "/ai_gateway/deliveries/"+d["id"].(string), "")
+	one := g.adminUntil("/ai_gateway/deliveries/"+d["id"].(string), func(r reply) bool { return r.str("status") == "succeeded" })
 	hist := one.body["attempt_history"].([]any)
 	if one.str("status") != "succeeded" || len(hist) != 3 || hist[0].(map[string]any)["status_code"] != 500.0 {
 		t.Fatalf("delivery after two failures: %s", one.raw)
