@@ -165,14 +165,14 @@ func (s *Store) FinalizeInvoice(ctx context.Context, tenantID, month, prefix, cu
 	}
 	// invoice.finalized goes into the outbox in the invoice's own transaction.
 	var ds []webhooks.Delivery
-	if subs := s.Webhooks().Subscriptions(tenantID); wanted(subs, webhooks.EventInvoiceFinalized) {
+	if subs := s.Webhooks().Subscriptions(tenantID); subs.Wants(webhooks.EventInvoiceFinalized) {
 		ev, err := webhooks.NewEvent(webhooks.EventInvoiceFinalized, tenantID, map[string]any{"number": inv.Number,
 			"month": inv.Month, "currency": inv.Currency, "subtotal": inv.Subtotal, "tax": inv.Tax, "total": inv.Total,
 			"total_cents": inv.TotalCents}, inv.IssuedAt)
 		if err != nil {
 			return inv, false, err
 		}
-		ds = webhooks.Deliveries(ev, subs)
+		ds = subs.deliveries(ev)
 		if _, err := addEventTx(ctx, tx, ev, ds); err != nil {
 			return inv, false, err
 		}

@@ -31,13 +31,13 @@ func (o *outbox) add(ctx context.Context, tx execer, op *Operation) error {
 	case OutcomeUpstreamError:
 		typ = webhooks.EventOperationFailed
 	}
-	if typ != "" && wanted(subs, typ) {
+	if typ != "" && subs.Wants(typ) {
 		if err := o.event(ctx, tx, subs, typ, operationData(op), op); err != nil {
 			return err
 		}
 	}
 	for _, n := range op.Notices {
-		if wanted(subs, n.Type) {
+		if subs.Wants(n.Type) {
 			if err := o.event(ctx, tx, subs, n.Type, n.Data, op); err != nil {
 				return err
 			}
@@ -46,21 +46,12 @@ func (o *outbox) add(ctx context.Context, tx execer, op *Operation) error {
 	return nil
 }
 
-func wanted(subs []webhooks.Endpoint, typ string) bool {
-	for i := range subs {
-		if subs[i].Wants(typ) {
-			return true
-		}
-	}
-	return false
-}
-
-func (o *outbox) event(ctx context.Context, tx execer, subs []webhooks.Endpoint, typ string, data any, op *Operation) error {
+func (o *outbox) event(ctx context.Context, tx execer, subs Subscriptions, typ string, data any, op *Operation) error {
 	ev, err := webhooks.NewEvent(typ, op.TenantID, data, op.At.Add(op.Latency))
 	if err != nil {
 		return fmt.Errorf("building %s event: %w", typ, err)
 	}
-	ds := webhooks.Deliveries(ev, subs)
+	ds := subs.deliveries(ev)
 	if _, err := addEventTx(ctx, tx, ev, ds); err != nil {
 		return err
 	}

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/helixgateway/caddy-ai-gateway/webhooks"
@@ -67,24 +67,72 @@ const webhookSchema = `CREATE TABLE webhook_endpoints (
 		PRIMARY KEY (delivery_id, number)
 	) STRICT, WITHOUT ROWID;`
 
-// WebhookStore is the SQLite webhooks.Store. It also keeps every tenant's endpoints in memory, so the writer can
-// fan an operation's events out to them inside the operation's transaction without a query.
+// WebhookStore is the SQLite webhooks.Store. It also keeps every tenant's enabled endpoints in memory, as much of
+// them as routing needs, so the writer can fan an operation's events out to them inside the operation's
+// transaction without a query.
 type WebhookStore struct {
-	s    *Store
-	mu   sync.Mutex                                     // serializes refreshes of subs
-	subs atomic.Pointer[map[string][]webhooks.Endpoint] // tenant -> enabled endpoints; replaced whole
+	s         *Store
+	refreshMu sync.Mutex   // serializes refreshes: each reads a tenant's endpoints and installs them
+	mu        sync.RWMutex // guards subs
+	subs      map[string]Subscriptions
+}
+
+// Subscriptions are a tenant's enabled endpoints as event routing needs them: with an endpoint per tenant and
+// 10,000 tenants, whole endpoints (URLs, secrets, times) would hold about 4 MB more for nothing.
+type Subscriptions []subscription
+
+type subscription struct {
+	id    string
+	types uint16 // bit i set: the endpoint takes webhooks.EventTypes[i]; all bits: every type
+}
+
+// typeMask is the bitmask of event types; an empty list means every type.
+func typeMask(types []string) uint16 {
+	if len(types) == 0 {
+		return math.MaxUint16
+	}
+	var m uint16
+	for _, t := range types {
+		if i := slices.Index(webhooks.EventTypes, t); i >= 0 {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// Wants reports whether any of the endpoints takes events of type typ (webhook.test reaches every endpoint).
+func (ss Subscriptions) Wants(typ string) bool {
+	if len(ss) > 0 && typ == webhooks.EventWebhookTest {
+		return true
+	}
+	bit := typeMask([]string{typ})
+	for _, s := range ss {
+		if s.types&bit != 0 || s.types == math.MaxUint16 {
+			return true
+		}
+	}
+	return false
+}
+
+// deliveries are ev's deliveries, one to each endpoint that takes its type.
+func (ss Subscriptions) deliveries(ev webhooks.Event) []webhooks.Delivery {
+	eps := make([]webhooks.Endpoint, 0, len(ss))
+	for _, s := range ss {
+		if (Subscriptions{s}).Wants(ev.Type) {
+			eps = append(eps, webhooks.Endpoint{ID: s.id, TenantID: ev.TenantID})
+		}
+	}
+	return webhooks.Deliveries(ev, eps)
 }
 
 // Webhooks returns the store's webhook side, loading the subscriptions on first use.
 func (s *Store) Webhooks() *WebhookStore {
 	s.hooksOnce.Do(func() {
-		s.hooks = &WebhookStore{s: s}
-		m := map[string][]webhooks.Endpoint{}
-		s.hooks.subs.Store(&m)
+		s.hooks = &WebhookStore{s: s, subs: map[string]Subscriptions{}}
 		if eps, err := s.hooks.ListEndpoints(context.Background(), ""); err == nil {
 			for _, ep := range eps {
 				if !ep.Disabled {
-					m[ep.TenantID] = append(m[ep.TenantID], subscription(ep))
+					s.hooks.subs[ep.TenantID] = append(s.hooks.subs[ep.TenantID], subscription{ep.ID, typeMask(ep.EventTypes)})
 				}
 			}
 		}
@@ -92,45 +140,35 @@ func (s *Store) Webhooks() *WebhookStore {
 	return s.hooks
 }
 
-// subscription is the part of an endpoint that routing events needs; with an endpoint per tenant and
-// 10,000 tenants, the URLs, secrets and times would hold 6-7 MB more for nothing.
-func subscription(ep webhooks.Endpoint) webhooks.Endpoint {
-	types := make([]string, len(ep.EventTypes))
-	for i, t := range ep.EventTypes {
-		if j := slices.Index(webhooks.EventTypes, t); j >= 0 {
-			t = webhooks.EventTypes[j] // one copy of each name
-		}
-		types[i] = t
-	}
-	return webhooks.Endpoint{ID: ep.ID, TenantID: ep.TenantID, EventTypes: types}
+// Subscriptions returns a tenant's enabled endpoints.
+func (w *WebhookStore) Subscriptions(tenantID string) Subscriptions {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.subs[tenantID]
 }
 
-// Subscriptions returns a tenant's enabled endpoints, with only their ID, TenantID and EventTypes (shared:
-// do not modify).
-func (w *WebhookStore) Subscriptions(tenantID string) []webhooks.Endpoint {
-	return (*w.subs.Load())[tenantID]
-}
-
-// refresh reloads one tenant's subscriptions after a change to its endpoints.
+// refresh reloads one tenant's subscriptions after a change to its endpoints. A tenant's list is replaced, never
+// changed in place, so a list already handed out stays as it was.
 func (w *WebhookStore) refresh(tenantID string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.refreshMu.Lock()
+	defer w.refreshMu.Unlock()
 	eps, err := w.listEndpoints(context.Background(), w.s.w, tenantID)
 	if err != nil {
 		return
 	}
-	old := *w.subs.Load()
-	m := make(map[string][]webhooks.Endpoint, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	delete(m, tenantID)
+	var subs Subscriptions
 	for _, ep := range eps {
 		if !ep.Disabled {
-			m[tenantID] = append(m[tenantID], subscription(ep))
+			subs = append(subs, subscription{ep.ID, typeMask(ep.EventTypes)})
 		}
 	}
-	w.subs.Store(&m)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(subs) == 0 {
+		delete(w.subs, tenantID)
+	} else {
+		w.subs[tenantID] = slices.Clip(subs)
+	}
 }
 
 func nanos(t time.Time) int64 {

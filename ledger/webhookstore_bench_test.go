@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -454,4 +455,52 @@ func recordAttemptsGrouped(ctx context.Context, w *WebhookStore, rs []webhooks.A
 		}
 		return nil
 	})
+}
+
+// BenchmarkSubscriptionIndex loads the in-memory subscription index of 10,000 tenants with one endpoint each
+// and reports the heap it keeps per endpoint.
+//
+//	CGO_ENABLED=1 go test ./ledger -run '^$' -bench SubscriptionIndex -benchtime=5x
+func BenchmarkSubscriptionIndex(b *testing.B) {
+	const n = 10_000
+	path := filepath.Join(b.TempDir(), "helix.db")
+	s, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tx, err := s.w.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		if _, err := tx.Exec(`INSERT INTO webhook_endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, 0, '', 0, 0, ?)`,
+			fmt.Sprintf("ep_%026d", i), fmt.Sprintf("tenant-%05d", i), "https://hooks.example.com/helix",
+			`["quota.warning","quota.exceeded","budget.warning","budget.exceeded"]`,
+			encodeSecrets([]webhooks.Secret{{Value: "whsec_0123456789abcdef0123456789abcdef"}}), time.Now().UnixNano()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	var kept uint64
+	for b.Loop() {
+		s, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		w := s.Webhooks()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if len(w.Subscriptions("tenant-00042")) != 1 {
+			b.Fatal("the index lacks an endpoint")
+		}
+		kept = after.HeapAlloc - before.HeapAlloc
+		s.Close()
+	}
+	b.ReportMetric(float64(kept)/n, "B/endpoint")
 }
