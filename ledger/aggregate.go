@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -160,8 +159,8 @@ func (a *aggregates) reset() {
 	a.since = time.Time{}
 }
 
-// write adds a to the stored totals inside tx.
-func (a *aggregates) write(ctx context.Context, tx *sql.Tx, w *Writer) error {
+// write adds a to the stored totals inside run's transaction.
+func (a *aggregates) write(ctx context.Context, run stmtRunner) error {
 	counted := map[dayKey]int64{}
 	billed := map[monthKey]*monthTotals{}
 	hourly := rollupBatch{tenants: make(map[rollupKey]*Rollup, len(a.rows)), all: a.all}
@@ -195,19 +194,18 @@ func (a *aggregates) write(ctx context.Context, tx *sql.Tx, w *Writer) error {
 			m.merge(&row.billed)
 		}
 	}
-	add, addMonth := tx.StmtContext(ctx, w.addDaily), tx.StmtContext(ctx, w.addMonthly)
 	for k, n := range counted {
-		if _, err := add.ExecContext(ctx, k.tenant, k.String(), n); err != nil {
+		if _, err := run.exec(ctx, addDailyUsage, k.tenant, k.String(), n); err != nil {
 			return fmt.Errorf("adding daily usage: %w", err)
 		}
 	}
 	for k, m := range billed {
-		if _, err := addMonth.ExecContext(ctx, k.tenant, k.String(), k.opType, k.model, m.operations, m.input, m.cached,
-			m.cacheWrite, m.output, m.reasoning, m.cost); err != nil {
+		if _, err := run.exec(ctx, addMonthlyUsage, k.tenant, k.String(), k.opType, k.model, m.operations, m.input,
+			m.cached, m.cacheWrite, m.output, m.reasoning, m.cost); err != nil {
 			return fmt.Errorf("adding monthly usage: %w", err)
 		}
 	}
-	return hourly.write(ctx, tx, w.rollups)
+	return hourly.write(ctx, run)
 }
 
 // flushAggregates writes the pending totals and aggregated_seq in one transaction. On failure they stay
@@ -217,18 +215,15 @@ func (w *Writer) flushAggregates() error {
 		return nil
 	}
 	ctx := context.Background()
-	tx, err := w.store.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := w.pending.write(ctx, tx, w); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE ledger_state SET value = ? WHERE name = 'aggregated_seq'`, w.lastSeq); err != nil {
-		return fmt.Errorf("storing aggregated_seq: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := w.inTx(func(d *driverStmts) error {
+		if err := w.pending.write(ctx, d); err != nil {
+			return err
+		}
+		if _, err := d.exec(ctx, `UPDATE ledger_state SET value = ? WHERE name = 'aggregated_seq'`, w.lastSeq); err != nil {
+			return fmt.Errorf("storing aggregated_seq: %w", err)
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	w.pending.reset()

@@ -83,17 +83,12 @@ func benchmarkAnalytics(b *testing.B, models, types []string) {
 
 func writeRollups(tb testing.TB, s *Store, batch *rollupBatch) {
 	tb.Helper()
-	st, err := prepareRollupStmts(s.w)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer st.Close()
 	tx, err := s.w.Begin()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer tx.Rollback()
-	if err := batch.write(context.Background(), tx, st); err != nil {
+	if err := batch.write(context.Background(), txRunner{tx}); err != nil {
 		tb.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -3,7 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 	"time"
@@ -209,13 +209,13 @@ func (row *rollupRow) fields() []any {
 		&r.TTFB.Count, &r.TTFB.SumUS, &r.TTFB.MinUS, &r.TTFB.MaxUS, &row.ttfb}
 }
 
-// values are r's columns for an INSERT, in rollupColumns order, with the sketches given encoded.
-func (r *Rollup) values(latencySketch, ttfbSketch []byte) []any {
+// appendValues appends r's columns for an INSERT, in rollupColumns order, with the sketches given encoded.
+func (r *Rollup) appendValues(dst []driver.Value, latencySketch, ttfbSketch []byte) []driver.Value {
 	d := &r.Denied
-	return []any{r.Requests, r.Succeeded, r.Failed4xx, r.Failed5xx, d.RateLimited, d.QuotaExceeded, d.BudgetExceeded,
+	return append(dst, r.Requests, r.Succeeded, r.Failed4xx, r.Failed5xx, d.RateLimited, d.QuotaExceeded, d.BudgetExceeded,
 		d.Unauthorized, d.Suspended, d.BadRequest, r.InputTokens, r.CachedTokens, r.CacheWriteTokens, r.OutputTokens,
 		r.ReasoningTokens, r.Cost, r.Latency.Count, r.Latency.SumUS, r.Latency.MinUS, r.Latency.MaxUS, latencySketch,
-		r.TTFB.Count, r.TTFB.SumUS, r.TTFB.MinUS, r.TTFB.MaxUS, ttfbSketch}
+		r.TTFB.Count, r.TTFB.SumUS, r.TTFB.MinUS, r.TTFB.MaxUS, ttfbSketch)
 }
 
 // hourOf is the start of t's UTC hour in Unix seconds.
@@ -261,14 +261,8 @@ func (b *rollupBatch) add(op *Operation) {
 	}
 }
 
-// rollupStmts read and write one rollup row of each table.
-type rollupStmts struct {
-	getTenant, putTenant, getAll, putAll *sql.Stmt
-}
-
-func prepareRollupStmts(db interface {
-	Prepare(string) (*sql.Stmt, error)
-}) (*rollupStmts, error) {
+// rollupSQL reads and writes one rollup row of each table.
+var rollupSQL = func() (q struct{ getTenant, putTenant, getAll, putAll string }) {
 	placeholders := strings.TrimSuffix(strings.Repeat("?, ", strings.Count(rollupColumns, ",")+1), ", ")
 	// The facts add up in SQL; only the sketches are merged in Go (and read back for it).
 	var set []string
@@ -286,84 +280,60 @@ func prepareRollupStmts(db interface {
 			set = append(set, c+" = "+c+" + excluded."+c)
 		}
 	}
-	st := new(rollupStmts)
-	var err error
-	prep := func(dst **sql.Stmt, query string) {
-		if err == nil {
-			*dst, err = db.Prepare(query)
-		}
-	}
-	prep(&st.getTenant, `SELECT latency_sketch, ttfb_sketch FROM hourly_usage WHERE tenant_id = ? AND hour = ? AND model = ? AND op_type = ?`)
-	prep(&st.putTenant, `INSERT INTO hourly_usage (tenant_id, hour, model, op_type, `+rollupColumns+`) VALUES (?, ?, ?, ?, `+
-		placeholders+`) ON CONFLICT (tenant_id, hour, model, op_type) DO UPDATE SET `+strings.Join(set, ", "))
-	prep(&st.getAll, `SELECT latency_sketch, ttfb_sketch FROM hourly_usage_all WHERE hour = ? AND model = ? AND op_type = ?`)
-	prep(&st.putAll, `INSERT INTO hourly_usage_all (hour, model, op_type, `+rollupColumns+`) VALUES (?, ?, ?, `+
-		placeholders+`) ON CONFLICT (hour, model, op_type) DO UPDATE SET `+strings.Join(set, ", "))
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("preparing rollup statements: %w", err)
-	}
-	return st, nil
-}
+	q.getTenant = `SELECT latency_sketch, ttfb_sketch FROM hourly_usage WHERE tenant_id = ? AND hour = ? AND model = ? AND op_type = ?`
+	q.putTenant = `INSERT INTO hourly_usage (tenant_id, hour, model, op_type, ` + rollupColumns + `) VALUES (?, ?, ?, ?, ` +
+		placeholders + `) ON CONFLICT (tenant_id, hour, model, op_type) DO UPDATE SET ` + strings.Join(set, ", ")
+	q.getAll = `SELECT latency_sketch, ttfb_sketch FROM hourly_usage_all WHERE hour = ? AND model = ? AND op_type = ?`
+	q.putAll = `INSERT INTO hourly_usage_all (hour, model, op_type, ` + rollupColumns + `) VALUES (?, ?, ?, ` +
+		placeholders + `) ON CONFLICT (hour, model, op_type) DO UPDATE SET ` + strings.Join(set, ", ")
+	return q
+}()
 
-func (st *rollupStmts) Close() error {
-	var errs []error
-	for _, s := range []*sql.Stmt{st.getTenant, st.putTenant, st.getAll, st.putAll} {
-		if s != nil {
-			errs = append(errs, s.Close())
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// write merges the batch into the stored rollups inside tx. The single writer holds the database while it
-// runs, so reading a row, merging in Go and writing it back is safe; the sketches are why the merge is in Go
-// rather than in the upsert. (The writer writes the totals every 30 s, so reading each row back costs little;
-// it used to keep the sketches it had stored in memory instead, 4 MB with 10,000 tenants.)
-func (b *rollupBatch) write(ctx context.Context, tx *sql.Tx, st *rollupStmts) error {
-	get, put := tx.StmtContext(ctx, st.getTenant), tx.StmtContext(ctx, st.putTenant)
+// write merges the batch into the stored rollups inside run's transaction. The single writer holds the
+// database while it runs, so reading a row, merging in Go and writing it back is safe; the sketches are why
+// the merge is in Go rather than in the upsert. (The writer writes the totals every 30 s, so reading each row
+// back costs little; it used to keep the sketches it had stored in memory instead, 4 MB with 10,000 tenants.
+// A Go SQL function merging them inside the upsert was tried: go-sqlite3 calls it through reflection, which
+// cost what the read saves.)
+func (b *rollupBatch) write(ctx context.Context, run stmtRunner) error {
+	var vals []driver.Value // reused: a row's key and columns
 	for k, r := range b.tenants {
-		if err := mergeRollup(ctx, get, put, r, k.tenant, k.hour, k.model, k.opType); err != nil {
+		vals = append(vals[:0], k.tenant, k.hour, k.model, k.opType)
+		if err := mergeRollup(ctx, run, rollupSQL.getTenant, rollupSQL.putTenant, r, vals); err != nil {
 			return fmt.Errorf("adding hourly usage of %q: %w", k.tenant, err)
 		}
 	}
-	get, put = tx.StmtContext(ctx, st.getAll), tx.StmtContext(ctx, st.putAll)
 	for k, r := range b.all {
-		if err := mergeRollup(ctx, get, put, r, k.hour, k.model, k.opType); err != nil {
+		vals = append(vals[:0], k.hour, k.model, k.opType)
+		if err := mergeRollup(ctx, run, rollupSQL.getAll, rollupSQL.putAll, r, vals); err != nil {
 			return fmt.Errorf("adding hourly usage of all tenants: %w", err)
 		}
 	}
 	return nil
 }
 
-// mergeRollup adds a batch's facts to one stored row. The counts and sums add up in the upsert; the sketches
-// are read back and merged here, as SQL cannot add two histograms.
-func mergeRollup(ctx context.Context, get, put *sql.Stmt, add *Rollup, key ...any) error {
-	var stored struct{ latency, ttfb []byte }
-	err := get.QueryRowContext(ctx, key...).Scan(&stored.latency, &stored.ttfb)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	latency, err := appendMerged(nil, stored.latency, &add.Latency.Sketch)
+// mergeRollup adds a batch's facts to the stored row with this key (the first values of vals). The counts and
+// sums add up in the upsert; the sketches are read back and merged here, as SQL cannot add two histograms.
+func mergeRollup(ctx context.Context, run stmtRunner, get, put string, add *Rollup, vals []driver.Value) error {
+	storedLatency, storedTTFB, _, err := run.queryRow2(ctx, get, vals...)
 	if err != nil {
 		return err
 	}
-	ttfb, err := appendMerged(nil, stored.ttfb, &add.TTFB.Sketch)
+	latency, err := appendMerged(nil, storedLatency, &add.Latency.Sketch)
 	if err != nil {
 		return err
 	}
-	_, err = put.ExecContext(ctx, append(key, add.values(latency, ttfb)...)...)
+	ttfb, err := appendMerged(nil, storedTTFB, &add.TTFB.Sketch)
+	if err != nil {
+		return err
+	}
+	_, err = run.exec(ctx, put, add.appendValues(vals, latency, ttfb)...)
 	return err
 }
 
 // backfillRollups rolls up the records written before rollups existed (schema version 3), a chunk of records
 // at a time so that memory stays bounded; merging chunks is what the writer does anyway.
 func backfillRollups(ctx context.Context, tx *sql.Tx) error {
-	st, err := prepareRollupStmts(tx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	const chunk = 50_000
 	for after := int64(0); ; {
 		rows, err := tx.QueryContext(ctx, `SELECT seq, tenant_id, at, op_type, model, status, outcome, latency_us, ttfb_us,
@@ -393,7 +363,7 @@ func backfillRollups(ctx context.Context, tx *sql.Tx) error {
 		if n == 0 {
 			return nil
 		}
-		if err := b.write(ctx, tx, st); err != nil {
+		if err := b.write(ctx, txRunner{tx}); err != nil {
 			return fmt.Errorf("rolling up the records before seq %d: %w", after, err)
 		}
 	}

@@ -57,11 +57,7 @@ type Writer struct {
 	stopped  chan struct{}
 	failing  atomic.Pointer[error] // the last commit error while commits fail, nil when healthy
 
-	addDaily, addMonthly *sql.Stmt
-	rawConn              *sqlite3.SQLiteConn // the connection rawInsert is prepared on
-	rawInsert            driver.StmtExecContext
-	args                 []driver.NamedValue // the insert's arguments, reused
-	rollups              *rollupStmts
+	stmts driverStmts // the insert and the totals' upserts, on the driver connection
 
 	// The totals of committed records not yet written (aggregate.go), and the seqs of the last record
 	// committed and of the last one the stored totals include. Only the writer goroutine touches them.
@@ -102,22 +98,15 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 		outbox: outbox{hooks: s.Webhooks()}, stopped: make(chan struct{}), aggInterval: o.AggregateInterval,
 		maxPending: o.MaxPendingRows}
 	w.SetDurability(o.Sync, o.Interval)
-	var err error
-	if w.addDaily, err = s.w.Prepare(`INSERT INTO daily_usage (tenant_id, day, operations) VALUES (?, ?, ?)
-		ON CONFLICT (tenant_id, day) DO UPDATE SET operations = operations + excluded.operations`); err != nil {
-		return nil, fmt.Errorf("preparing daily usage upsert: %w", err)
-	}
-	if w.addMonthly, err = s.w.Prepare(`INSERT INTO monthly_usage (tenant_id, month, op_type, model, operations, input_tokens,
-		cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tenant_id, month, op_type, model) DO UPDATE SET operations = operations + excluded.operations,
-		input_tokens = input_tokens + excluded.input_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,
-		cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-		output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-		cost = cost + excluded.cost`); err != nil {
-		w.closeStmts()
-		return nil, fmt.Errorf("preparing monthly usage upsert: %w", err)
-	}
-	if w.rollups, err = prepareRollupStmts(s.w); err != nil {
+	if err := w.withConn(func(d *driverStmts) error { // fail at start, not at the first write, on a bad statement
+		for _, q := range []string{insertOperation, addDailyUsage, addMonthlyUsage, rollupSQL.getTenant, rollupSQL.putTenant,
+			rollupSQL.getAll, rollupSQL.putAll} {
+			if _, err := d.stmt(q); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		w.closeStmts()
 		return nil, err
 	}
@@ -363,42 +352,63 @@ func (w *Writer) commitWithRetry(batch []item) error {
 	}
 }
 
-// commit writes a batch of records in one transaction. It runs on the driver connection itself rather than
-// through database/sql: an insert binds 30 values, and database/sql converted and copied them into a fresh
-// argument slice for every record (2 KB of garbage a request, the gateway's largest allocation).
-func (w *Writer) commit(batch []item) error {
-	ctx := context.Background()
-	conn, err := w.store.w.Conn(ctx)
+// addDailyUsage and addMonthlyUsage add to a day's quota count and a month's bill.
+const (
+	addDailyUsage = `INSERT INTO daily_usage (tenant_id, day, operations) VALUES (?, ?, ?)
+		ON CONFLICT (tenant_id, day) DO UPDATE SET operations = operations + excluded.operations`
+	addMonthlyUsage = `INSERT INTO monthly_usage (tenant_id, month, op_type, model, operations, input_tokens,
+		cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, month, op_type, model) DO UPDATE SET operations = operations + excluded.operations,
+		input_tokens = input_tokens + excluded.input_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,
+		cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+		output_tokens = output_tokens + excluded.output_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+		cost = cost + excluded.cost`
+)
+
+// withConn runs fn with the writer's statements on the pool's one driver connection.
+func (w *Writer) withConn(fn func(d *driverStmts) error) error {
+	conn, err := w.store.w.Conn(context.Background())
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	fresh, lastSeq := w.fresh[:0], w.lastSeq
-	err = conn.Raw(func(dc any) error {
+	return conn.Raw(func(dc any) error {
 		c, ok := dc.(*sqlite3.SQLiteConn)
 		if !ok {
 			return fmt.Errorf("ledger connection is a %T, not go-sqlite3's", dc)
 		}
-		insert, err := w.insertOn(c)
+		defer w.stmts.release()
+		return fn(w.stmts.on(c))
+	})
+}
+
+// inTx runs fn in one transaction on the driver connection, committed if fn succeeds.
+func (w *Writer) inTx(fn func(d *driverStmts) error) error {
+	return w.withConn(func(d *driverStmts) error {
+		tx, err := d.conn.BeginTx(context.Background(), driver.TxOptions{})
 		if err != nil {
 			return err
 		}
-		tx, err := c.BeginTx(ctx, driver.TxOptions{})
-		if err != nil {
+		if err := fn(d); err != nil {
+			tx.Rollback()
 			return err
 		}
-		done := false
-		defer func() {
-			if !done {
-				tx.Rollback()
-			}
-		}()
+		return tx.Commit()
+	})
+}
+
+// commit writes a batch of records in one transaction.
+func (w *Writer) commit(batch []item) error {
+	ctx := context.Background()
+	fresh, lastSeq := w.fresh[:0], w.lastSeq
+	err := w.inTx(func(d *driverStmts) error {
 		for _, it := range batch {
 			op := it.op
 			if op == nil {
 				continue
 			}
-			res, err := insert.ExecContext(ctx, w.insertArgs(op))
+			values := insertValues(op)
+			res, err := d.exec(ctx, insertOperation, values[:]...)
 			if err != nil {
 				return fmt.Errorf("inserting operation %s: %w", op.ID, err)
 			}
@@ -410,14 +420,12 @@ func (w *Writer) commit(batch []item) error {
 				lastSeq = max(lastSeq, seq)
 			}
 			fresh = append(fresh, op)
-			if err := w.outbox.add(ctx, rawExec{c}, op); err != nil {
+			if err := w.outbox.add(ctx, rawExec{d.conn}, op); err != nil {
 				return err
 			}
 		}
-		done = true
-		return tx.Commit()
+		return nil
 	})
-	clear(w.args) // the values reference the batch's records
 	if err != nil {
 		clear(fresh)
 		return err
@@ -430,38 +438,14 @@ func (w *Writer) commit(batch []item) error {
 	return nil
 }
 
-// insertOn is the record insert prepared on c, the pool's one connection (prepared again if the pool ever
-// replaces it).
-func (w *Writer) insertOn(c *sqlite3.SQLiteConn) (driver.StmtExecContext, error) {
-	if w.rawInsert != nil && w.rawConn == c {
-		return w.rawInsert, nil
-	}
-	st, err := c.Prepare(insertOperation)
-	if err != nil {
-		return nil, fmt.Errorf("preparing operation insert: %w", err)
-	}
-	if w.rawInsert != nil {
-		w.rawInsert.(driver.Stmt).Close()
-	}
-	w.rawConn, w.rawInsert = c, st.(driver.StmtExecContext)
-	return w.rawInsert, nil
-}
-
-// insertArgs fills the writer's reused argument slice with op's columns, in insertOperation's order.
-func (w *Writer) insertArgs(op *Operation) []driver.NamedValue {
+// insertValues are op's columns, in insertOperation's order.
+func insertValues(op *Operation) [30]driver.Value {
 	u, p := &op.Usage, &op.Price
-	values := [...]driver.Value{op.ID, op.TenantID, op.KeyID, op.At.UnixNano(), op.Type, op.Method, op.Path,
+	return [...]driver.Value{op.ID, op.TenantID, op.KeyID, op.At.UnixNano(), op.Type, op.Method, op.Path,
 		int64(op.Status), op.Outcome, op.Counted, op.Latency.Microseconds(), op.TTFB.Microseconds(), op.Model,
 		op.Provider, op.Stream, u.InputTokens, u.CachedTokens, u.CacheWriteTokens, u.OutputTokens, u.ReasoningTokens,
 		u.Source, u.Interrupted, p.Unpriced, p.Input, p.Output, p.Cached, p.CacheWrite, p.Version, op.Cost,
 		storedQuotaDay(op)}
-	if len(w.args) != len(values) {
-		w.args = make([]driver.NamedValue, len(values))
-	}
-	for i, v := range values {
-		w.args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
-	}
-	return w.args
 }
 
 // rawExec runs statements on the driver connection inside commit's transaction, for the outbox.
@@ -479,26 +463,5 @@ func (r rawExec) ExecContext(ctx context.Context, query string, args ...any) (sq
 	return r.c.ExecContext(ctx, query, named)
 }
 
-// closeStmts closes the prepared statements that exist.
-func (w *Writer) closeStmts() error {
-	var errs []error
-	if w.rawInsert != nil { // closed on its connection, which only the pool may hand out
-		if conn, err := w.store.w.Conn(context.Background()); err == nil {
-			errs = append(errs, conn.Raw(func(dc any) error {
-				if dc != any(w.rawConn) {
-					return nil // the pool replaced the connection, and closed the statement with it
-				}
-				return w.rawInsert.(driver.Stmt).Close()
-			}), conn.Close())
-		}
-	}
-	for _, st := range []*sql.Stmt{w.addDaily, w.addMonthly} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
-	}
-	if w.rollups != nil {
-		errs = append(errs, w.rollups.Close())
-	}
-	return errors.Join(errs...)
-}
+// closeStmts closes the prepared statements.
+func (w *Writer) closeStmts() error { return w.stmts.close(w.store.w) }

@@ -71,3 +71,40 @@ func BenchmarkWriterSync(b *testing.B) {
 		b.Fatalf("%d records stored, want %d", n, b.N)
 	}
 }
+
+// BenchmarkTotalsWrite is the writer's periodic totals write with 10,000 active tenants: one pending entry
+// each (an hourly rollup row, a daily quota row and a monthly billing row) merged into rows already stored,
+// as every write after an hour's first does. It reports the time per tenant entry.
+//
+//	CGO_ENABLED=1 go test ./ledger -run '^$' -bench TotalsWrite -benchtime=10x
+func BenchmarkTotalsWrite(b *testing.B) {
+	const tenants = 10_000
+	s := openTestStore(b)
+	w := newTestWriter(b, s, WriterOptions{})
+	at := time.Now().UTC()
+	ops := make([]*Operation, tenants)
+	for i := range ops {
+		op := testOp(NewID("op_"), "tenant-"+strconv.Itoa(i), at)
+		op.Model, op.Usage.InputTokens, op.Usage.OutputTokens, op.Cost = "gpt-4o-mini", 120, 80, 1_500
+		ops[i] = op
+	}
+	ctx := context.Background()
+	write := func() {
+		var a aggregates
+		for _, op := range ops {
+			for range 3 { // a few calls each, with different latencies
+				op.Latency += 700 * time.Microsecond
+				a.add(op)
+			}
+		}
+		if err := w.inTx(func(d *driverStmts) error { return a.write(ctx, d) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	write() // the hour's first write inserts the rows
+	b.ReportAllocs()
+	for b.Loop() {
+		write()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tenants), "ns/tenant")
+}
