@@ -73,6 +73,8 @@ func TestDeliverAfterReceiverRecovers(t *testing.T) {
 			if got, _ := s.Endpoint(context.Background(), ep.ID); !got.FailingSince.IsZero() || got.Disabled {
 				t.Errorf("endpoint after recovery: %+v", got)
 			}
+			// The dispatcher leaves its schedule after storing the result the test waited for.
+			waitFor(t, 5*time.Second, "an empty schedule", func() bool { st := d.Stats(); return st.Scheduled == 0 && st.InFlight == 0 })
 			if st := d.Stats(); st.Succeeded != 5 || st.Attempts != uint64(5*(tt.failures+1)) || st.Scheduled != 0 {
 				t.Errorf("stats %+v", st)
 			}
