@@ -44,7 +44,8 @@ type WriterOptions struct {
 type Writer struct {
 	store    *Store
 	queue    chan item
-	mu       sync.RWMutex // held for reading while enqueueing; Close takes it to stop new records
+	urgent   chan struct{} // ends a group-commit window early: a caller waits, a batch is full, or Close
+	mu       sync.RWMutex  // held for reading while enqueueing; Close takes it to stop new records
 	closed   bool
 	closing  atomic.Bool  // set before Close waits for mu, so a failing writer can give up instead of deadlocking
 	lost     atomic.Int64 // records given up on while closing with a failing database
@@ -94,7 +95,7 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 	if o.MaxPendingRows <= 0 {
 		o.MaxPendingRows = DefaultMaxPendingRows
 	}
-	w := &Writer{store: s, queue: make(chan item, o.QueueSize), maxBatch: o.MaxBatch, log: o.Logger, onCommit: o.OnCommit,
+	w := &Writer{store: s, queue: make(chan item, o.QueueSize), urgent: make(chan struct{}, 1), maxBatch: o.MaxBatch, log: o.Logger, onCommit: o.OnCommit,
 		outbox: outbox{hooks: s.Webhooks()}, stopped: make(chan struct{}), aggInterval: o.AggregateInterval,
 		maxPending: o.MaxPendingRows}
 	w.SetDurability(o.Sync, o.Interval)
@@ -157,6 +158,9 @@ func (w *Writer) enqueue(ctx context.Context, it item) error {
 		w.mu.RUnlock()
 		return ctx.Err()
 	}
+	if it.done != nil || len(w.queue) >= w.maxBatch-1 { // the writer holds a window's first record
+		w.poke()
+	}
 	w.mu.RUnlock()
 	if it.done == nil {
 		return nil
@@ -166,6 +170,14 @@ func (w *Writer) enqueue(ctx context.Context, it item) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// poke ends the writer's group-commit window early (a token already waiting will do).
+func (w *Writer) poke() {
+	select {
+	case w.urgent <- struct{}{}:
+	default:
 	}
 }
 
@@ -191,6 +203,7 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	close(w.queue)
+	w.poke()
 	w.mu.Unlock()
 	<-w.stopped
 	err := w.closeStmts()
@@ -223,33 +236,22 @@ func (w *Writer) run() {
 			continue
 		}
 		batch = append(batch[:0], first)
-		open := true
-		if first.done == nil {
-			// Group commit: gather what arrives within the interval, so a busy gateway writes many
-			// records per transaction. Anything someone waits for (a sync record, a flush barrier)
-			// or a full batch ends the window early.
+		if first.done == nil && len(w.queue) < w.maxBatch-1 && !w.closing.Load() {
+			// Group commit: let what arrives within the interval queue up, so a busy gateway writes many
+			// records per transaction. The records do not wake the writer (a wake per request cost the
+			// scheduler, and often a futex call, on every request); anything someone waits for (a sync
+			// record, a flush barrier), a full batch or Close ends the window early through urgent, and
+			// no window starts with a full batch waiting or while closing.
 			timer.Reset(time.Duration(w.interval.Load()))
-		gather:
-			for len(batch) < w.maxBatch {
-				select {
-				case it, ok := <-w.queue:
-					if !ok {
-						open = false
-						break gather
-					}
-					batch = append(batch, it)
-					if it.done != nil {
-						break gather
-					}
-				case <-timer.C:
-					break gather
-				}
+			select {
+			case <-w.urgent:
+			case <-timer.C:
 			}
 			timer.Stop()
 		}
-		// Take whatever else is already queued: in sync mode this is the group commit.
+		// Take what is queued: the window's records, or in sync mode the group commit.
 	drain:
-		for open && len(batch) < w.maxBatch {
+		for len(batch) < w.maxBatch {
 			select {
 			case it, ok := <-w.queue:
 				if !ok {

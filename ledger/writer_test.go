@@ -113,6 +113,33 @@ func TestWriterBatchCommitsWithinInterval(t *testing.T) {
 			t.Errorf("Err() = %v on a healthy writer", err)
 		}
 	})
+	// Records do not wake the writer during its window; what must end it early does.
+	t.Run("a full batch ends a long window", func(t *testing.T) {
+		s := openTestStore(t)
+		w := newTestWriter(t, s, WriterOptions{Interval: time.Hour, MaxBatch: 8})
+		for i := range 8 {
+			if err := w.Record(testCtx(t), testOp(fmt.Sprint("op", i), "acme", opDay)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !waitFor(5*time.Second, func() bool { return totalOps(t, s) == 8 }) {
+			t.Fatalf("%d of a full batch of 8 committed, 1h window", totalOps(t, s))
+		}
+	})
+	t.Run("a sync record ends a long window", func(t *testing.T) {
+		s := openTestStore(t)
+		w := newTestWriter(t, s, WriterOptions{Interval: time.Hour})
+		if err := w.Record(testCtx(t), testOp("op-batch", "acme", opDay)); err != nil {
+			t.Fatal(err)
+		}
+		w.SetDurability(true, 0)
+		if err := w.Record(testCtx(t), testOp("op-sync", "acme", opDay)); err != nil {
+			t.Fatal(err)
+		}
+		if n := totalOps(t, s); n != 2 {
+			t.Errorf("%d records after a sync record returned, want 2", n)
+		}
+	})
 }
 
 func TestWriterDailyUsage(t *testing.T) {
