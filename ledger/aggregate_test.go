@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -102,55 +103,139 @@ func TestTotalsReplayedAfterAnUnwrittenStop(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if late := ops[150]; Day(quotaDay(late)) != "2026-03-11" || Day(late.At) != "2026-03-10" {
+		t.Fatalf("test setup: the late call counts on %s", Day(quotaDay(late)))
+	}
 	for reopen := range 2 {
 		w, err := s.NewWriter(WriterOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		w.Close()
-		days := map[string]map[string]int64{}
-		cost := map[string]int64{}
-		for _, op := range ops {
-			if op.Counted {
-				d := Day(quotaDay(op))
-				if days[d] == nil {
-					days[d] = map[string]int64{}
-				}
-				days[d][op.TenantID]++
+		checkTotals(t, s, ops, fmt.Sprint("reopen ", reopen))
+	}
+}
+
+// checkTotals compares the stored daily usage, monthly billing and all-tenants rollups with what ops add up to.
+func checkTotals(t *testing.T, s *Store, ops []*Operation, label string) {
+	t.Helper()
+	ctx := testCtx(t)
+	days := map[string]map[string]int64{}
+	cost := map[string]int64{}
+	for _, op := range ops {
+		if op.Counted {
+			d := Day(quotaDay(op))
+			if days[d] == nil {
+				days[d] = map[string]int64{}
 			}
-			if op.billable() {
-				cost[op.TenantID+" "+Month(quotaDay(op))] += op.Cost
-			}
+			days[d][op.TenantID]++
 		}
-		for d, want := range days {
-			day, _ := time.Parse(time.DateOnly, d)
-			if got := usageOn(t, s, day); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("reopen %d: daily usage on %s = %v, want %v", reopen, d, got, want)
-			}
+		if op.billable() {
+			cost[op.TenantID+" "+Month(quotaDay(op))] += op.Cost
 		}
-		if days["2026-03-11"]["late"] != 1 || days["2026-03-10"]["late"] != 0 {
-			t.Fatalf("test setup: the late call counts on %v", days)
+	}
+	for d, want := range days {
+		day, _ := time.Parse(time.DateOnly, d)
+		if got := usageOn(t, s, day); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: daily usage on %s = %v, want %v", label, d, got, want)
 		}
-		for k, want := range cost {
-			var tenant, month string
-			fmt.Sscan(k, &tenant, &month)
-			lines, err := s.MonthlyUsage(ctx, tenant, month)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got int64
-			for _, l := range lines {
-				got += l.Cost
-			}
-			if got != want {
-				t.Errorf("reopen %d: %s spent %d in %s, want %d", reopen, tenant, got, month, want)
-			}
-		}
-		a, err := s.Analytics(ctx, AnalyticsQuery{AllTenants: true, From: analyticsBase, To: analyticsBase.Add(48 * time.Hour)})
+	}
+	for k, want := range cost {
+		var tenant, month string
+		fmt.Sscan(k, &tenant, &month)
+		lines, err := s.MonthlyUsage(ctx, tenant, month)
 		if err != nil {
 			t.Fatal(err)
 		}
-		expectRollup(t, fmt.Sprint("reopen ", reopen), &a.Total, rawOps(t, s))
+		var got int64
+		for _, l := range lines {
+			got += l.Cost
+		}
+		if got != want {
+			t.Errorf("%s: %s spent %d in %s, want %d", label, tenant, got, month, want)
+		}
+	}
+	a, err := s.Analytics(ctx, AnalyticsQuery{AllTenants: true, From: analyticsBase, To: analyticsBase.Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectRollup(t, label, &a.Total, rawOps(t, s))
+}
+
+// marks are the stored aggregated_seq and rollup_seq.
+func marks(t *testing.T, db *sql.DB) (aggregated, rollup int64) {
+	t.Helper()
+	if err := db.QueryRow(`SELECT (SELECT value FROM ledger_state WHERE name = 'aggregated_seq'),
+		(SELECT value FROM ledger_state WHERE name = 'rollup_seq')`).Scan(&aggregated, &rollup); err != nil {
+		t.Fatal(err)
+	}
+	return aggregated, rollup
+}
+
+// TestRollupsTrailWithTheirOwnMark: the quota and billing totals are written on their interval while the
+// hourly rollups wait for theirs; a crash between the two marks replays the records into the rollups only, so
+// daily usage and billing never count them twice.
+func TestRollupsTrailWithTheirOwnMark(t *testing.T) {
+	s := openTestStore(t)
+	raw := rawDB(t, s.Path())
+	w, err := s.NewWriter(WriterOptions{Interval: time.Millisecond, AggregateInterval: 20 * time.Millisecond,
+		RollupInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	r := rand.New(rand.NewPCG(6, 6))
+	var ops []*Operation
+	record := func(n int) {
+		for range n {
+			op := randomOp(r)
+			op.Counted = op.Outcome == OutcomeOK
+			ops = append(ops, op)
+			if err := w.Record(ctx, op); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := int64(len(ops))
+		if !waitFor(5*time.Second, func() bool { a, _ := marks(t, raw); return a == want }) {
+			a, ro := marks(t, raw)
+			t.Fatalf("aggregated_seq %d, rollup_seq %d after %d records: quota totals not written on their interval", a, ro, want)
+		}
+	}
+	record(100)
+	var hourly int64
+	if err := raw.QueryRow(`SELECT count(*) FROM hourly_usage`).Scan(&hourly); err != nil {
+		t.Fatal(err)
+	}
+	if _, ro := marks(t, raw); hourly != 0 || ro != 0 {
+		t.Errorf("%d hourly rows and rollup_seq %d before the rollup interval: the rollups did not wait", hourly, ro)
+	}
+	// The rollups cannot be written any more (the writer dies with them pending); the quota totals still are.
+	if _, err := raw.Exec(`CREATE TRIGGER block_rollups BEFORE INSERT ON hourly_usage
+		BEGIN SELECT RAISE(ABORT, 'blocked by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	record(50)
+	w.Close()
+	if _, err := raw.Exec(`DROP TRIGGER block_rollups`); err != nil {
+		t.Fatal(err)
+	}
+	if a, ro := marks(t, raw); a != 150 || ro != 0 {
+		t.Fatalf("marks after the crash: aggregated_seq %d, rollup_seq %d; want 150 and 0", a, ro)
+	}
+	// Retention keeps what the rollups still need, although the quota totals include it.
+	if n, err := s.PruneOperations(ctx, time.Now().Add(24*time.Hour), 0); err != nil || n != 0 {
+		t.Fatalf("pruned %d records the rollups do not include yet (%v)", n, err)
+	}
+	for reopen := range 2 {
+		w, err := s.NewWriter(WriterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		checkTotals(t, s, ops, fmt.Sprint("reopen ", reopen))
+		if a, ro := marks(t, raw); a != 150 || ro != 150 {
+			t.Errorf("reopen %d: aggregated_seq %d, rollup_seq %d; want 150 and 150", reopen, a, ro)
+		}
 	}
 }
 

@@ -25,8 +25,8 @@ var DefaultRetention = RetentionPolicy{Operations: DefaultOperationRetention}
 // returns how many it deleted. Each batch is a short transaction on the writer's connection, so the Writer
 // waits at most one batch; between batches it gets the connection back. Records are found through the index
 // on at, so a pass never scans the table. It never deletes the records the stored totals do not include yet
-// (aggregate.go), nor the last record: that keeps new seqs above aggregated_seq, as SQLite numbers a new row
-// one past the largest present.
+// (aggregate.go: those past aggregated_seq or rollup_seq), nor the last record: that keeps new seqs above
+// both, as SQLite numbers a new row one past the largest present.
 func (s *Store) PruneOperations(ctx context.Context, before time.Time, batch int) (deleted int64, err error) {
 	if batch <= 0 {
 		batch = 5000
@@ -46,7 +46,7 @@ func (s *Store) PruneOperations(ctx context.Context, before time.Time, batch int
 
 const pruneOperationsQuery = `DELETE FROM operations WHERE seq IN
 	(SELECT seq FROM operations WHERE at < ?
-		AND seq <= (SELECT value FROM ledger_state WHERE name = 'aggregated_seq')
+		AND seq <= (SELECT min(value) FROM ledger_state WHERE name IN ('aggregated_seq', 'rollup_seq'))
 		AND seq < (SELECT max(seq) FROM operations) LIMIT ?)`
 
 // PruneRollups deletes the hourly rollups of the hours that started before before (rounded down to the hour,

@@ -189,6 +189,10 @@ var migrations = []string{
 	ALTER TABLE operations ADD COLUMN quota_day TEXT NOT NULL DEFAULT '';
 	DROP INDEX operations_tenant_at;
 	CREATE INDEX operations_at ON operations(at);`,
+
+	// 6: the hourly rollups trail the records further than daily_usage and monthly_usage (minutes, not
+	// seconds), with a mark of their own: rollup_seq, the seq of the last record they include.
+	`INSERT INTO ledger_state (name, value) SELECT 'rollup_seq', value FROM ledger_state WHERE name = 'aggregated_seq';`,
 }
 
 // backfills run in a migration's transaction, after its SQL, for what SQL alone cannot compute.

@@ -29,10 +29,11 @@ type WriterOptions struct {
 	Sync      bool          // Record returns only once its record is committed
 	QueueSize int           // records waiting to be written before Record blocks (backpressure); default 16384
 	MaxBatch  int           // records per transaction at most; default 2048
-	// AggregateInterval is how far the totals (daily, monthly, hourly) may trail the records; default 30s.
-	// MaxPendingRows writes them sooner when that many entries (a tenant's hour, model and operation type)
-	// are waiting; default 20,000.
+	// AggregateInterval is how far daily_usage and monthly_usage may trail the records; default 30s.
+	// RollupInterval is how far the hourly rollups may; default 5m. MaxPendingRows writes all of them sooner
+	// when that many entries (a tenant's hour, model and operation type) are waiting; default 20,000.
 	AggregateInterval time.Duration
+	RollupInterval    time.Duration
 	MaxPendingRows    int
 	Logger            *zap.Logger
 	// OnCommit, if set, is called after every commit attempt with its records, duration and error (metrics).
@@ -62,11 +63,11 @@ type Writer struct {
 
 	// The totals of committed records not yet written (aggregate.go), and the seqs of the last record
 	// committed and of the last one the stored totals include. Only the writer goroutine touches them.
-	pending                aggregates
-	lastSeq, aggregatedSeq int64
-	aggInterval            time.Duration
-	maxPending             int
-	fresh                  []*Operation // the records a batch inserted (not already present)
+	pending                           aggregates
+	lastSeq, aggregatedSeq, rollupSeq int64
+	aggInterval, rollupInterval       time.Duration
+	maxPending                        int
+	fresh                             []*Operation // the records a batch inserted (not already present)
 }
 
 // item is a record to write or, with a nil op, a flush barrier; done, if set, receives the commit's result.
@@ -92,12 +93,15 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 	if o.AggregateInterval <= 0 {
 		o.AggregateInterval = DefaultAggregateInterval
 	}
+	if o.RollupInterval <= 0 {
+		o.RollupInterval = DefaultRollupInterval
+	}
 	if o.MaxPendingRows <= 0 {
 		o.MaxPendingRows = DefaultMaxPendingRows
 	}
-	w := &Writer{store: s, queue: make(chan item, o.QueueSize), urgent: make(chan struct{}, 1), maxBatch: o.MaxBatch, log: o.Logger, onCommit: o.OnCommit,
-		outbox: outbox{hooks: s.Webhooks()}, stopped: make(chan struct{}), aggInterval: o.AggregateInterval,
-		maxPending: o.MaxPendingRows}
+	w := &Writer{store: s, queue: make(chan item, o.QueueSize), urgent: make(chan struct{}, 1), maxBatch: o.MaxBatch,
+		log: o.Logger, onCommit: o.OnCommit, outbox: outbox{hooks: s.Webhooks()}, stopped: make(chan struct{}),
+		aggInterval: o.AggregateInterval, rollupInterval: o.RollupInterval, maxPending: o.MaxPendingRows}
 	w.SetDurability(o.Sync, o.Interval)
 	if err := w.withConn(func(d *driverStmts) error { // fail at start, not at the first write, on a bad statement
 		for _, q := range []string{insertOperation, addDailyUsage, addMonthlyUsage, rollupSQL.getTenant, rollupSQL.putTenant,
@@ -230,9 +234,7 @@ func (w *Writer) run() {
 			}
 			first = it
 		case <-totals.C:
-			if w.aggregatesDue() {
-				w.writeAggregates()
-			}
+			w.writeDueTotals()
 			continue
 		}
 		batch = append(batch[:0], first)
@@ -268,8 +270,12 @@ func (w *Writer) run() {
 			barrier = barrier || it.op == nil
 		}
 		var totalsErr error
-		if err == nil && (barrier || w.aggregatesDue()) {
+		switch {
+		case err != nil:
+		case barrier:
 			totalsErr = w.writeAggregates()
+		default:
+			w.writeDueTotals()
 		}
 		for _, it := range batch {
 			switch {
@@ -281,6 +287,18 @@ func (w *Writer) run() {
 			}
 		}
 		clear(batch) // drop references to committed records
+	}
+}
+
+// writeDueTotals writes the totals that are due: all of them, or the quota and billing increments.
+func (w *Writer) writeDueTotals() {
+	switch {
+	case w.aggregatesDue():
+		w.writeAggregates()
+	case w.quotaDue():
+		if err := w.flushQuota(); err != nil {
+			w.log.Error("writing usage totals", zap.Error(err), zap.Int("rows", w.pending.size()))
+		}
 	}
 }
 
@@ -433,7 +451,7 @@ func (w *Writer) commit(batch []item) error {
 		return err
 	}
 	for _, op := range fresh {
-		w.pending.add(op)
+		w.pending.add(op, true)
 	}
 	clear(fresh)
 	w.fresh, w.lastSeq = fresh[:0], lastSeq

@@ -96,10 +96,15 @@ func BenchmarkTotalsWrite(b *testing.B) {
 		for _, op := range ops {
 			for range 3 { // a few calls each, with different latencies
 				op.Latency += 700 * time.Microsecond
-				a.add(op)
+				a.add(op, true)
 			}
 		}
-		if err := w.inTx(func(d *driverStmts) error { return a.write(ctx, d) }); err != nil {
+		if err := w.inTx(func(d *driverStmts) error {
+			if err := a.writeQuota(ctx, d); err != nil {
+				return err
+			}
+			return a.writeRollups(ctx, d)
+		}); err != nil {
 			b.Fatal(err)
 		}
 	}
