@@ -27,7 +27,7 @@ import (
 const (
 	DefaultAggregateInterval = 30 * time.Second // daily_usage and monthly_usage
 	DefaultRollupInterval    = 5 * time.Minute  // the hourly rollups
-	DefaultMaxPendingRows    = 20_000
+	DefaultMaxPendingRows    = 50_000           // entries (a few hundred bytes each) that write them all at once
 )
 
 type dayKey struct {
