@@ -27,7 +27,11 @@ import (
 const (
 	DefaultAggregateInterval = 30 * time.Second // daily_usage and monthly_usage
 	DefaultRollupInterval    = 5 * time.Minute  // the hourly rollups
-	DefaultMaxPendingRows    = 50_000           // entries (a few hundred bytes each) that write them all at once
+	// DefaultMaxPendingRows entries (about 500 bytes each: 10 MB) write all the totals at once. A larger cap
+	// was tried: 50,000 let two entries per tenant wait for the 5-minute write (0.88-0.94 of plain Caddy's
+	// throughput instead of 0.84-0.88 with 10,000 tenants), but across an hour boundary 40,000 entries
+	// were pending and written at once, and the gateway peaked at 220 MB instead of 147.
+	DefaultMaxPendingRows = 20_000
 )
 
 type dayKey struct {

@@ -31,8 +31,8 @@ type WriterOptions struct {
 	MaxBatch  int           // records per transaction at most; default 2048
 	// AggregateInterval is how far daily_usage and monthly_usage may trail the records; default 30s.
 	// RollupInterval is how far the hourly rollups may; default 5m. MaxPendingRows writes all of them sooner
-	// when that many entries (a tenant's hour, model and operation type) are waiting; default 50,000 (about
-	// 25 MB at most).
+	// when that many entries (a tenant's hour, model and operation type) are waiting; default 20,000 (about
+	// 10 MB).
 	AggregateInterval time.Duration
 	RollupInterval    time.Duration
 	MaxPendingRows    int
