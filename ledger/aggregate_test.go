@@ -107,13 +107,19 @@ func TestTotalsReplayedAfterAnUnwrittenStop(t *testing.T) {
 		t.Fatalf("test setup: the late call counts on %s", Day(quotaDay(late)))
 	}
 	for reopen := range 2 {
-		w, err := s.NewWriter(WriterOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
+		restart(t, s)
 		checkTotals(t, s, ops, fmt.Sprint("reopen ", reopen))
 	}
+}
+
+// restart starts a writer and stops it, as a restart of the gateway does: it adds up what the totals lack.
+func restart(t *testing.T, s *Store) {
+	t.Helper()
+	w, err := s.NewWriter(WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
 }
 
 // checkTotals compares the stored daily usage, monthly billing and all-tenants rollups with what ops add up to.
@@ -227,11 +233,7 @@ func TestRollupsTrailWithTheirOwnMark(t *testing.T) {
 		t.Fatalf("pruned %d records the rollups do not include yet (%v)", n, err)
 	}
 	for reopen := range 2 {
-		w, err := s.NewWriter(WriterOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
+		restart(t, s)
 		checkTotals(t, s, ops, fmt.Sprint("reopen ", reopen))
 		if a, ro := marks(t, raw); a != 150 || ro != 150 {
 			t.Errorf("reopen %d: aggregated_seq %d, rollup_seq %d; want 150 and 150", reopen, a, ro)
