@@ -15,8 +15,8 @@ import (
 // connection, or txRunner in a migration's transaction.
 type stmtRunner interface {
 	exec(ctx context.Context, query string, args ...driver.Value) (driver.Result, error)
-	// queryRow2 returns the two columns of query's first row; found is false when there is none.
-	queryRow2(ctx context.Context, query string, args ...driver.Value) (a, b []byte, found bool, err error)
+	// queryRow2 returns the two columns of query's first row, nil when there is none.
+	queryRow2(ctx context.Context, query string, args ...driver.Value) (a, b []byte, err error)
 }
 
 // driverStmts runs the writer's statements on the driver connection itself rather than through database/sql,
@@ -71,26 +71,26 @@ func (d *driverStmts) exec(ctx context.Context, query string, args ...driver.Val
 	return st.(driver.StmtExecContext).ExecContext(ctx, d.bind(args))
 }
 
-func (d *driverStmts) queryRow2(ctx context.Context, query string, args ...driver.Value) (a, b []byte, found bool, err error) {
+func (d *driverStmts) queryRow2(ctx context.Context, query string, args ...driver.Value) (a, b []byte, err error) {
 	st, err := d.stmt(query)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, err
 	}
 	rows, err := st.(driver.StmtQueryContext).QueryContext(ctx, d.bind(args))
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	switch err := rows.Next(d.row[:]); {
 	case errors.Is(err, io.EOF):
-		return nil, nil, false, nil
+		return nil, nil, nil
 	case err != nil:
-		return nil, nil, false, err
+		return nil, nil, err
 	}
 	a, _ = d.row[0].([]byte)
 	b, _ = d.row[1].([]byte)
 	d.row = [2]driver.Value{}
-	return a, b, true, nil
+	return a, b, nil
 }
 
 // close closes the statements, on the connection they were prepared on (which only the pool may hand out).
@@ -123,12 +123,12 @@ func (r txRunner) exec(ctx context.Context, query string, args ...driver.Value) 
 	return r.tx.ExecContext(ctx, query, anys(args)...)
 }
 
-func (r txRunner) queryRow2(ctx context.Context, query string, args ...driver.Value) (a, b []byte, found bool, err error) {
+func (r txRunner) queryRow2(ctx context.Context, query string, args ...driver.Value) (a, b []byte, err error) {
 	err = r.tx.QueryRowContext(ctx, query, anys(args)...).Scan(&a, &b)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, false, nil
+		return nil, nil, nil
 	}
-	return a, b, err == nil, err
+	return a, b, err
 }
 
 func anys(vs []driver.Value) []any {

@@ -315,7 +315,7 @@ func (b *rollupBatch) write(ctx context.Context, run stmtRunner) error {
 // mergeRollup adds a batch's facts to the stored row with this key (the first values of vals). The counts and
 // sums add up in the upsert; the sketches are read back and merged here, as SQL cannot add two histograms.
 func mergeRollup(ctx context.Context, run stmtRunner, get, put string, add *Rollup, vals []driver.Value) error {
-	storedLatency, storedTTFB, _, err := run.queryRow2(ctx, get, vals...)
+	storedLatency, storedTTFB, err := run.queryRow2(ctx, get, vals...)
 	if err != nil {
 		return err
 	}
