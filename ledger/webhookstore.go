@@ -83,42 +83,47 @@ type Subscriptions []subscription
 
 type subscription struct {
 	id    string
-	types uint16 // bit i set: the endpoint takes webhooks.EventTypes[i]; all bits: every type
+	types uint16 // bit i set: the endpoint takes webhooks.EventTypes[i]; allTypes: every type
 }
 
-// typeMask is the bitmask of event types; an empty list means every type.
+const allTypes = math.MaxUint16
+
+// typeBit is typ's bit in a subscription's mask; 0 for a type not in webhooks.EventTypes.
+func typeBit(typ string) uint16 {
+	if i := slices.Index(webhooks.EventTypes, typ); i >= 0 {
+		return 1 << i
+	}
+	return 0
+}
+
+// typeMask is the mask of an endpoint's event types; an empty list means every type.
 func typeMask(types []string) uint16 {
 	if len(types) == 0 {
-		return math.MaxUint16
+		return allTypes
 	}
 	var m uint16
 	for _, t := range types {
-		if i := slices.Index(webhooks.EventTypes, t); i >= 0 {
-			m |= 1 << i
-		}
+		m |= typeBit(t)
 	}
 	return m
 }
 
-// Wants reports whether any of the endpoints takes events of type typ (webhook.test reaches every endpoint).
+// takes reports whether the endpoint takes events of type typ, as webhooks.Endpoint.Wants does: webhook.test
+// reaches every endpoint.
+func (s subscription) takes(typ string) bool {
+	return s.types == allTypes || typ == webhooks.EventWebhookTest || s.types&typeBit(typ) != 0
+}
+
+// Wants reports whether any of the endpoints takes events of type typ.
 func (ss Subscriptions) Wants(typ string) bool {
-	if len(ss) > 0 && typ == webhooks.EventWebhookTest {
-		return true
-	}
-	bit := typeMask([]string{typ})
-	for _, s := range ss {
-		if s.types&bit != 0 || s.types == math.MaxUint16 {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ss, func(s subscription) bool { return s.takes(typ) })
 }
 
 // deliveries are ev's deliveries, one to each endpoint that takes its type.
 func (ss Subscriptions) deliveries(ev webhooks.Event) []webhooks.Delivery {
-	eps := make([]webhooks.Endpoint, 0, len(ss))
+	var eps []webhooks.Endpoint
 	for _, s := range ss {
-		if (Subscriptions{s}).Wants(ev.Type) {
+		if s.takes(ev.Type) {
 			eps = append(eps, webhooks.Endpoint{ID: s.id, TenantID: ev.TenantID})
 		}
 	}
