@@ -244,52 +244,47 @@ func (a *aggregates) writeRollups(ctx context.Context, run stmtRunner) error {
 	return hourly.write(ctx, run)
 }
 
-// flushAggregates writes all the pending totals and both marks in one transaction. On failure they stay
-// pending, to be written by a later attempt.
-func (w *Writer) flushAggregates() error {
-	if w.pending.empty() && w.lastSeq == w.aggregatedSeq && w.lastSeq == w.rollupSeq {
-		return nil
-	}
-	ctx := context.Background()
-	if err := w.inTx(func(d *driverStmts) error {
-		if err := w.pending.writeQuota(ctx, d); err != nil {
-			return err
-		}
-		if err := w.pending.writeRollups(ctx, d); err != nil {
-			return err
-		}
-		if _, err := d.exec(ctx, `UPDATE ledger_state SET value = ? WHERE name IN ('aggregated_seq', 'rollup_seq')`, w.lastSeq); err != nil {
-			return fmt.Errorf("storing aggregated_seq and rollup_seq: %w", err)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	w.pending.reset()
-	w.aggregatedSeq, w.rollupSeq = w.lastSeq, w.lastSeq
-	return nil
-}
+// flushAggregates writes all the pending totals and both marks in one transaction.
+func (w *Writer) flushAggregates() error { return w.flushTotals(true) }
 
-// flushQuota writes the pending quota and billing increments and aggregated_seq in one transaction; the
-// rollups stay pending. On failure the increments stay pending too.
-func (w *Writer) flushQuota() error {
-	if w.pending.quotaSince.IsZero() {
+// flushQuota writes the pending quota and billing increments and aggregated_seq; the rollups stay pending.
+func (w *Writer) flushQuota() error { return w.flushTotals(false) }
+
+// flushTotals writes the pending quota and billing increments and aggregated_seq, and with rollups also the
+// rollups and rollup_seq, in one transaction. On failure everything stays pending, for a later attempt.
+func (w *Writer) flushTotals(rollups bool) error {
+	if w.pending.quotaSince.IsZero() && (!rollups || w.pending.empty()) &&
+		w.lastSeq == w.aggregatedSeq && (!rollups || w.lastSeq == w.rollupSeq) {
 		return nil
+	}
+	marks := `UPDATE ledger_state SET value = ? WHERE name = 'aggregated_seq'`
+	if rollups {
+		marks = `UPDATE ledger_state SET value = ? WHERE name IN ('aggregated_seq', 'rollup_seq')`
 	}
 	ctx := context.Background()
 	if err := w.inTx(func(d *driverStmts) error {
 		if err := w.pending.writeQuota(ctx, d); err != nil {
 			return err
 		}
-		if _, err := d.exec(ctx, `UPDATE ledger_state SET value = ? WHERE name = 'aggregated_seq'`, w.lastSeq); err != nil {
-			return fmt.Errorf("storing aggregated_seq: %w", err)
+		if rollups {
+			if err := w.pending.writeRollups(ctx, d); err != nil {
+				return err
+			}
+		}
+		if _, err := d.exec(ctx, marks, w.lastSeq); err != nil {
+			return fmt.Errorf("storing the totals' marks: %w", err)
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	w.pending.quotaWritten()
 	w.aggregatedSeq = w.lastSeq
+	if rollups {
+		w.pending.reset()
+		w.rollupSeq = w.lastSeq
+	} else {
+		w.pending.quotaWritten()
+	}
 	return nil
 }
 
