@@ -27,12 +27,18 @@ import (
 const (
 	DefaultAggregateInterval = 30 * time.Second // daily_usage and monthly_usage
 	DefaultRollupInterval    = 5 * time.Minute  // the hourly rollups
-	// DefaultMaxPendingRows entries (about 500 bytes each: 10 MB) write all the totals at once. A larger cap
-	// was tried: 50,000 let two entries per tenant wait for the 5-minute write (0.88-0.94 of plain Caddy's
-	// throughput instead of 0.84-0.88 with 10,000 tenants), but across an hour boundary 40,000 entries
-	// were pending and written at once, and the gateway peaked at 220 MB instead of 147.
-	DefaultMaxPendingRows = 20_000
+	// DefaultMaxPendingBytes of pending entries write all the totals at once, whenever they are due. An entry
+	// takes about 520 bytes and 2 bytes a record in its sketches (more for tenants with many records, at most
+	// what bins over their latencies' buckets take): 12 MiB holds 20,000 entries of about 25 records each,
+	// 10,000 tenants' two entries through about a minute of 7,000 requests/s. It was a count of entries
+	// (20,000), which bounded memory only while sketches stayed small: 20,000 entries of 150 records each held
+	// 6.4 KB apiece in sketch bins, 130 MB (1.5 KB apiece now).
+	DefaultMaxPendingBytes = 12 << 20
 )
+
+// pendingEntryBytes is what an entry takes on the heap besides its sketches' buckets: a pendingRow and its
+// map slot (BenchmarkPendingMemory, with one record an entry).
+const pendingEntryBytes = 520
 
 type dayKey struct {
 	tenant string
@@ -100,6 +106,7 @@ func (m *monthTotals) add(op *Operation) {
 type aggregates struct {
 	rows       map[pendingKey]*pendingRow
 	all        map[rollupKey]*Rollup
+	bytes      int       // what the entries take on the heap, about
 	since      time.Time // when the first of them was added; zero when empty
 	quotaSince time.Time // when the first quota or billing increment not yet written was added; zero if none
 }
@@ -146,8 +153,11 @@ func (a *aggregates) add(op *Operation, quota bool) {
 	if row == nil {
 		row = new(pendingRow)
 		a.rows[k] = row
+		a.bytes += pendingEntryBytes
 	}
+	a.bytes -= row.sketchBytes()
 	row.add(op, latency, ttfb)
+	a.bytes += row.sketchBytes()
 	if quota && op.TenantID != "" && (op.Counted || op.billable()) {
 		if op.Counted {
 			row.counted++
@@ -164,8 +174,11 @@ func (a *aggregates) add(op *Operation, quota bool) {
 	if all == nil {
 		all = new(Rollup)
 		a.all[k.rollupKey] = all
+		a.bytes += pendingEntryBytes
 	}
+	a.bytes -= all.sketchBytes()
 	all.add(op, latency, ttfb)
+	a.bytes += all.sketchBytes()
 }
 
 // size is the number of entries pending.
@@ -176,6 +189,7 @@ func (a *aggregates) empty() bool { return a.since.IsZero() }
 func (a *aggregates) reset() {
 	clear(a.rows)
 	clear(a.all)
+	a.bytes = 0
 	a.since, a.quotaSince = time.Time{}, time.Time{}
 }
 
@@ -288,10 +302,10 @@ func (w *Writer) flushTotals(rollups bool) error {
 	return nil
 }
 
-// aggregatesDue reports whether all the pending totals should be written now (the rollups' turn, or too
-// many entries).
+// aggregatesDue reports whether all the pending totals should be written now (the rollups' turn, or they
+// take too much memory).
 func (w *Writer) aggregatesDue() bool {
-	return !w.pending.empty() && (time.Since(w.pending.since) >= w.rollupInterval || w.pending.size() >= w.maxPending)
+	return !w.pending.empty() && (time.Since(w.pending.since) >= w.rollupInterval || w.pending.bytes >= w.maxPending)
 }
 
 // quotaDue reports whether the pending quota and billing increments should be written now.

@@ -3,6 +3,7 @@ package ledger
 import (
 	"database/sql"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -44,16 +45,36 @@ func TestTotalsTrailTheRecords(t *testing.T) {
 			t.Fatalf("daily usage %d, want 3 once the interval passed", usageOn(t, s, opDay)["acme"])
 		}
 	})
-	t.Run("until enough rows wait", func(t *testing.T) {
+	t.Run("until enough entries wait", func(t *testing.T) {
 		s := openTestStore(t)
-		w := newTestWriter(t, s, WriterOptions{Interval: time.Millisecond, AggregateInterval: time.Hour, MaxPendingRows: 10})
-		for i := range 20 { // each tenant is a daily, a monthly and an hourly row
+		w := newTestWriter(t, s, WriterOptions{Interval: time.Millisecond, AggregateInterval: time.Hour,
+			MaxPendingBytes: 10 * pendingEntryBytes})
+		for i := range 20 { // a tenant each: an entry each
 			if err := w.Record(testCtx(t), testOp(fmt.Sprint("op", i), fmt.Sprint("t", i), opDay)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if !waitFor(5*time.Second, func() bool { return len(usageOn(t, s, opDay)) > 0 }) {
-			t.Fatal("totals not written with more rows waiting than MaxPendingRows")
+			t.Fatal("totals not written with more entries waiting than MaxPendingBytes holds")
+		}
+	})
+	t.Run("until one entry's sketches grow large", func(t *testing.T) {
+		s := openTestStore(t)
+		// Room for the tenant's entry and the all-tenants one, and a few KB of sketch buckets: 3,000 records
+		// with latencies over the whole range outgrow it, though the entries stay two.
+		w := newTestWriter(t, s, WriterOptions{Interval: time.Millisecond, AggregateInterval: time.Hour,
+			MaxPendingBytes: 2*pendingEntryBytes + 8<<10})
+		r := rand.New(rand.NewPCG(5, 6))
+		for i := range 3000 {
+			op := testOp(fmt.Sprint("op", i), "acme", opDay)
+			op.Latency = time.Duration(math.Exp(r.Float64()*math.Log(float64(time.Hour/time.Microsecond)))) * time.Microsecond
+			op.TTFB = op.Latency / 2
+			if err := w.Record(testCtx(t), op); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !waitFor(5*time.Second, func() bool { return usageOn(t, s, opDay)["acme"] > 0 }) {
+			t.Fatal("totals not written while two entries' sketches took more than MaxPendingBytes")
 		}
 	})
 }

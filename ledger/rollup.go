@@ -74,6 +74,9 @@ func (t *Timing) add(d time.Duration, bucket int) {
 	t.Sketch.addIndex(bucket, 1)
 }
 
+// sketchBytes is what the rollup's sketches take on the heap.
+func (r *Rollup) sketchBytes() int { return r.Latency.Sketch.heapBytes() + r.TTFB.Sketch.heapBytes() }
+
 func (t *Timing) merge(o *Timing) {
 	if o.Count == 0 {
 		return

@@ -22,14 +22,9 @@ import (
 type Sketch struct {
 	lo    int      // the bucket of bins[0]
 	bins  []uint64 // bins[i] counts the values of bucket lo+i: dense over the buckets in use, which are few
-	small []uint16 // while the sketch holds at most smallValues values and no bins: each value's bucket, unsorted
+	small []uint16 // until the sketch has bins: each value's bucket, unsorted (see keepsList)
 	count uint64
 }
-
-// smallValues is how many values a sketch keeps as a list of buckets before it switches to dense bins: most
-// sketches the writer holds (a tenant's pending totals) have a few values over dozens of buckets, and 2 bytes
-// a value is much less than 8 bytes a bucket.
-const smallValues = 64
 
 const (
 	// SketchRelativeError (α) bounds |estimate - exact| / exact for every quantile of a Sketch.
@@ -62,7 +57,7 @@ func sketchValue(i int) float64 {
 func (s *Sketch) Add(d time.Duration) { s.addIndex(sketchIndex(d.Microseconds()), 1) }
 
 func (s *Sketch) addIndex(i int, n uint64) {
-	if s.bins == nil && uint64(len(s.small))+n <= smallValues {
+	if s.bins == nil && s.keepsList(i, n) {
 		for range n {
 			s.small = append(s.small, uint16(i))
 		}
@@ -74,6 +69,27 @@ func (s *Sketch) addIndex(i int, n uint64) {
 	s.bins[i-s.lo] += n
 	s.count += n
 }
+
+// keepsList reports whether n more values of bucket i go to the list of buckets rather than to bins: while
+// the list has room for them, or else while the list, grown (about twice as long, 2 bytes a value), takes no
+// more bytes than bins over the buckets its values span (8 bytes a bucket). Most sketches the writer holds
+// are a tenant's pending totals: thousands wait at once, with a few to a few hundred values each over a
+// hundred buckets or more, which as bins took 6 KB apiece (BenchmarkPendingMemory). Checking the span only
+// when the list must grow keeps an add O(1), amortized.
+func (s *Sketch) keepsList(i int, n uint64) bool {
+	need := uint64(len(s.small)) + n
+	if need <= uint64(cap(s.small)) {
+		return true
+	}
+	lo, hi := i, i
+	for _, b := range s.small {
+		lo, hi = min(lo, int(b)), max(hi, int(b))
+	}
+	return 2*2*need <= 8*uint64(hi-lo+1)
+}
+
+// heapBytes is what the sketch's buckets take on the heap.
+func (s *Sketch) heapBytes() int { return 2*cap(s.small) + 8*cap(s.bins) }
 
 // densify moves the values of the small list into bins.
 func (s *Sketch) densify() {

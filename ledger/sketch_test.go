@@ -220,7 +220,8 @@ func TestAppendMerged(t *testing.T) {
 }
 
 // TestSketchSmallAndDenseAgree: a sketch keeps its first values as a list of buckets and switches to dense
-// bins past smallValues; quantiles, encodings and merges are the same either way.
+// bins once the list would take more memory than bins; quantiles, encodings and merges are the same either
+// way.
 func TestSketchSmallAndDenseAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	dense := func(buckets []int) *Sketch {
@@ -231,20 +232,34 @@ func TestSketchSmallAndDenseAgree(t *testing.T) {
 		}
 		return s
 	}
+	var lists, binned int
 	for round := range 300 {
 		var a, b []int
-		for range r.IntN(2 * smallValues) {
-			a = append(a, 300+r.IntN(80))
+		spread := 1 + r.IntN(80)
+		for range r.IntN(400) {
+			a = append(a, 300+r.IntN(spread))
 		}
-		for range r.IntN(2 * smallValues) {
+		for range r.IntN(400) {
 			b = append(b, 250+r.IntN(200))
 		}
 		var got Sketch
 		for _, i := range a {
 			got.addIndex(i, 1)
 		}
-		if small := len(a) <= smallValues; small != (got.bins == nil) {
-			t.Fatalf("round %d: %d values, bins %v", round, len(a), got.bins != nil)
+		if got.bins == nil {
+			lists++
+			// The list never takes (much) more than bins over the buckets it spans would.
+			if len(a) > 0 {
+				span := slices.Max(a) - slices.Min(a) + 1
+				if got.heapBytes() > 8*span+16 {
+					t.Fatalf("round %d: %d values over %d buckets kept as a list of %d bytes", round, len(a), span, got.heapBytes())
+				}
+			}
+		} else {
+			binned++
+			if len(a) <= 2*spread {
+				t.Fatalf("round %d: %d values over at most %d buckets went to bins", round, len(a), spread)
+			}
 		}
 		var other Sketch
 		for _, i := range b {
@@ -263,5 +278,8 @@ func TestSketchSmallAndDenseAgree(t *testing.T) {
 		if g, w := got.appendBinary(nil), want.appendBinary(nil); !bytes.Equal(g, w) {
 			t.Fatalf("round %d: encoded %v, want %v", round, g, w)
 		}
+	}
+	if lists < 30 || binned < 30 {
+		t.Fatalf("%d sketches kept a list and %d had bins: both should be common", lists, binned)
 	}
 }

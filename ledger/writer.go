@@ -30,12 +30,12 @@ type WriterOptions struct {
 	QueueSize int           // records waiting to be written before Record blocks (backpressure); default 16384
 	MaxBatch  int           // records per transaction at most; default 2048
 	// AggregateInterval is how far daily_usage and monthly_usage may trail the records; default 30s.
-	// RollupInterval is how far the hourly rollups may; default 5m. MaxPendingRows writes all of them sooner
-	// when that many entries (a tenant's hour, model and operation type) are waiting; default 20,000 (about
-	// 10 MB).
+	// RollupInterval is how far the hourly rollups may; default 5m. MaxPendingBytes writes all of them sooner
+	// when the entries waiting (a tenant's hour, model and operation type each) take about that much memory;
+	// default 12 MiB.
 	AggregateInterval time.Duration
 	RollupInterval    time.Duration
-	MaxPendingRows    int
+	MaxPendingBytes   int
 	Logger            *zap.Logger
 	// OnCommit, if set, is called after every commit attempt with its records, duration and error (metrics).
 	OnCommit func(records int, d time.Duration, err error)
@@ -97,12 +97,12 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 	if o.RollupInterval <= 0 {
 		o.RollupInterval = DefaultRollupInterval
 	}
-	if o.MaxPendingRows <= 0 {
-		o.MaxPendingRows = DefaultMaxPendingRows
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	w := &Writer{store: s, queue: make(chan item, o.QueueSize), urgent: make(chan struct{}, 1), maxBatch: o.MaxBatch,
 		log: o.Logger, onCommit: o.OnCommit, outbox: outbox{hooks: s.Webhooks()}, stopped: make(chan struct{}),
-		aggInterval: o.AggregateInterval, rollupInterval: o.RollupInterval, maxPending: o.MaxPendingRows}
+		aggInterval: o.AggregateInterval, rollupInterval: o.RollupInterval, maxPending: o.MaxPendingBytes}
 	w.SetDurability(o.Sync, o.Interval)
 	if err := w.withConn(func(d *driverStmts) error { // fail at start, not at the first write, on a bad statement
 		for _, q := range []string{insertOperation, addDailyUsage, addMonthlyUsage, rollupSQL.getTenant, rollupSQL.putTenant,

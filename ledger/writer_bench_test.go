@@ -2,6 +2,10 @@ package ledger
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -151,4 +155,47 @@ func BenchmarkWriterPaced(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpu()-start).Nanoseconds())/float64(b.N), "cpu-ns/record")
+}
+
+// BenchmarkPendingMemory reports the heap an entry of the pending totals holds (pendingRow, its map slot and
+// its two sketches), and what the writer estimates it takes, when each of 10,000 tenants' two entries (two models) has taken the given number of
+// records, with latencies spread like real ones (log-normal around 1 ms, most within 0.2-5 ms). This is what
+// bounds how many entries may wait for the 5-minute write.
+func BenchmarkPendingMemory(b *testing.B) {
+	const tenants = 10_000
+	for _, per := range []int{1, 10, 60, 150, 400} {
+		b.Run(fmt.Sprintf("records=%d", per), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			ops := make([]Operation, 2*tenants)
+			at := time.Now().UTC()
+			for i := range ops {
+				ops[i] = *testOp("", "t"+strconv.Itoa(i/2), at)
+				ops[i].Model = [2]string{"gpt-4o-mini", "claude-sonnet-4"}[i%2]
+			}
+			duration := func() time.Duration {
+				return time.Duration(math.Exp(rng.NormFloat64()*0.8) * float64(time.Millisecond))
+			}
+			var perEntry, estimate float64
+			for range b.N {
+				var ms runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				before := ms.HeapAlloc
+				var a aggregates
+				for range per {
+					for i := range ops {
+						ops[i].Latency, ops[i].TTFB = duration(), duration()
+						a.add(&ops[i], true)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				perEntry = float64(ms.HeapAlloc-before) / float64(len(a.rows))
+				estimate = float64(a.bytes) / float64(len(a.rows))
+				runtime.KeepAlive(&a)
+			}
+			b.ReportMetric(perEntry, "B/entry")
+			b.ReportMetric(estimate, "estimated-B/entry") // what the writer counts against MaxPendingBytes
+		})
+	}
 }
