@@ -70,19 +70,14 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 		r.Body = c.limited
 		return c, nil
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, g.MaxRequestBody+1))
+	body, err := readBody(r, g.MaxRequestBody)
 	r.Body.Close()
-	if n > g.MaxRequestBody {
+	if int64(len(body)) > g.MaxRequestBody {
 		return c, g.tooLarge()
 	}
 	if err != nil {
 		return c, &denial{http.StatusBadRequest, "invalid_request_error", "invalid_request", "Could not read the request body: " + err.Error(), ledger.OutcomeBadRequest}
 	}
-	body := buf.Bytes()
 	if r.Method == http.MethodPost {
 		if !json.Valid(body) {
 			return c, errNotJSON
@@ -111,6 +106,20 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	return c, nil
+}
+
+// readBody reads r's body, up to one byte past limit. A body of known length is read into a buffer of
+// exactly that length (net/http ends it there); bytes.Buffer.ReadFrom keeps 512 bytes free before each
+// read, so a full buffer grew and was copied once more just to see the end.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		body := make([]byte, n)
+		_, err := io.ReadFull(r.Body, body)
+		return body, err
+	}
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	return buf.Bytes(), err
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/helixgateway/caddy-ai-gateway/usage"
@@ -51,7 +52,8 @@ func (r *recorder) startMeter() {
 	if enc != "" && enc != "identity" && !canInflate(enc) {
 		return
 	}
-	r.meter = usage.NewMeter(r.format, strings.HasPrefix(h.Get("Content-Type"), "text/event-stream"))
+	r.meter = meters.Get().(*usage.Meter)
+	r.meter.Reset(r.format, strings.HasPrefix(h.Get("Content-Type"), "text/event-stream"))
 	r.meterIn = r.meter
 	if enc != "" && enc != "identity" {
 		r.inflate = newInflater(enc, r.meter)
@@ -78,7 +80,11 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// usage is what the meter saw; Source None if there was no meter.
+// meters are reused from call to call: a meter's state is most of what metering allocates (about 850 bytes).
+var meters = sync.Pool{New: func() any { return new(usage.Meter) }}
+
+// usage is what the meter saw; Source None if there was no meter. It ends metering: the answer is over
+// (settle calls it once next has returned), and the meter goes back to the pool.
 func (r *recorder) usage() usage.Usage {
 	if r.meter == nil {
 		return usage.Usage{}
@@ -87,7 +93,10 @@ func (r *recorder) usage() usage.Usage {
 		r.inflate.finish()
 		r.inflate = nil
 	}
-	return r.meter.Usage()
+	u := r.meter.Usage()
+	meters.Put(r.meter)
+	r.meter, r.meterIn = nil, nil
+	return u
 }
 
 // ReadFrom keeps the underlying writer's sendfile/splice path while still counting.

@@ -62,6 +62,10 @@ func Open(path string) (*Store, error) {
 		"_synchronous":  {"NORMAL"},
 		"_busy_timeout": {"5000"},
 		"_foreign_keys": {"on"},
+		// No SQLite mutex around each call on this connection (multi-thread mode): database/sql and the writer's
+		// Raw hand the one connection to one goroutine at a time, which is all that mode asks. Each bind and step
+		// locked and unlocked one: 11% of a record's insert (BenchmarkWriterBatch 5.0 -> 4.5 µs).
+		"_mutex": {"no"},
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("opening ledger %s: %w", path, err)
