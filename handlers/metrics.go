@@ -173,9 +173,12 @@ func observe(op *ledger.Operation, plan string, perTenant bool) {
 }
 
 // logFields adds the gateway's facts to Caddy's access log line for the request. They go in as one inline
-// field: each ExtraLogFields.Add clears a cache and may grow a slice, and the fields are encoded only if
-// the line is written.
+// field: each ExtraLogFields.Add clears a cache (and allocates doing so) and may grow a slice, and the fields
+// are encoded only if the line is written. A server without access logs gets none.
 func logFields(r *http.Request, op *ledger.Operation) {
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.Logs == nil {
+		return
+	}
 	extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)
 	if !ok {
 		return
