@@ -121,12 +121,35 @@ func BenchmarkTotalsWrite(b *testing.B) {
 }
 
 // BenchmarkWriterPaced records from 8 goroutines at a request-like pace (each waits 200 µs between records, as
-// a connection waits for its upstream) and reports the process's CPU time per record, writer included: what a
-// record costs a gateway that is not saturated.
+// a connection waits for its upstream) and reports the process's CPU time per record, writer and totals
+// included: what a record costs a gateway that is not saturated. With 10,000 tenants the records are
+// realistic calls (two models a tenant, tokens, cost, latencies spread like real ones) in random order, as in
+// the side-by-side benchmark; they touch the tenant index all over and keep 20,000 totals entries pending.
 func BenchmarkWriterPaced(b *testing.B) {
+	b.Run("tenants=16", func(b *testing.B) { writePaced(b, benchOps(b.N)) })
+	b.Run("tenants=10000", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		at := time.Now().UTC()
+		tenants := make([]string, 10_000) // one string a tenant, as the gateway's key cache hands out
+		for i := range tenants {
+			tenants[i] = "tenant-" + strconv.Itoa(i)
+		}
+		ops := make([]*Operation, b.N)
+		for i := range ops {
+			op := testOp(NewID("op_"), tenants[rng.IntN(len(tenants))], at)
+			op.Model, op.Provider = [2]string{"gpt-4o-mini", "claude-sonnet-4"}[rng.IntN(2)], "openai"
+			op.Usage.InputTokens, op.Usage.OutputTokens, op.Cost = 100+rng.Int64N(900), 20+rng.Int64N(300), 1_000+rng.Int64N(9_000)
+			op.Latency = time.Duration(math.Exp(rng.NormFloat64()*0.8) * float64(time.Millisecond))
+			op.TTFB = op.Latency / 2
+			ops[i] = op
+		}
+		writePaced(b, ops)
+	})
+}
+
+func writePaced(b *testing.B, ops []*Operation) {
 	s := openTestStore(b)
 	w := newTestWriter(b, s, WriterOptions{})
-	ops := benchOps(b.N)
 	ctx := context.Background()
 	var next atomic.Int64
 	cpu := func() time.Duration {
