@@ -102,10 +102,10 @@ func (m *monthTotals) add(op *Operation) {
 // aggregates are what a set of committed records adds to the totals: one entry per tenant, hour, model,
 // operation type and quota day, holding that hour's rollup and what it adds to the day's quota and the
 // month's bill (the daily and monthly rows are summed from the entries when written, so a tenant costs
-// one entry, not three), and the all-tenants rollups.
+// one entry, not three). The all-tenants rollups are summed from the entries when written too: keeping them
+// beside the entries cost every record a second map lookup and sketch add (BenchmarkWriterPaced).
 type aggregates struct {
 	rows       map[pendingKey]*pendingRow
-	all        map[rollupKey]*Rollup
 	bytes      int       // what the entries take on the heap, about
 	since      time.Time // when the first of them was added; zero when empty
 	quotaSince time.Time // when the first quota or billing increment not yet written was added; zero if none
@@ -145,7 +145,7 @@ func (a *aggregates) add(op *Operation, quota bool) {
 		a.since = time.Now()
 	}
 	if a.rows == nil {
-		a.rows, a.all = map[pendingKey]*pendingRow{}, map[rollupKey]*Rollup{}
+		a.rows = map[pendingKey]*pendingRow{}
 	}
 	latency, ttfb := sketchIndex(op.Latency.Microseconds()), sketchIndex(op.TTFB.Microseconds())
 	k := pendingKey{rollupKey{tenant: op.TenantID, hour: hourOf(op.At), model: op.Model, opType: op.Type}, unixDay(quotaDay(op))}
@@ -169,26 +169,15 @@ func (a *aggregates) add(op *Operation, quota bool) {
 			a.quotaSince = time.Now()
 		}
 	}
-	k.tenant = ""
-	all := a.all[k.rollupKey]
-	if all == nil {
-		all = new(Rollup)
-		a.all[k.rollupKey] = all
-		a.bytes += pendingEntryBytes
-	}
-	a.bytes -= all.sketchBytes()
-	all.add(op, latency, ttfb)
-	a.bytes += all.sketchBytes()
 }
 
 // size is the number of entries pending.
-func (a *aggregates) size() int { return len(a.rows) + len(a.all) }
+func (a *aggregates) size() int { return len(a.rows) }
 
 func (a *aggregates) empty() bool { return a.since.IsZero() }
 
 func (a *aggregates) reset() {
 	clear(a.rows)
-	clear(a.all)
 	a.bytes = 0
 	a.since, a.quotaSince = time.Time{}, time.Time{}
 }
@@ -234,11 +223,21 @@ func (a *aggregates) writeQuota(ctx context.Context, run stmtRunner) error {
 	return nil
 }
 
-// writeRollups adds the pending rollups to the hourly tables inside run's transaction.
+// writeRollups adds the pending rollups to the hourly tables inside run's transaction, the all-tenants rows
+// summed from the tenants' entries.
 func (a *aggregates) writeRollups(ctx context.Context, run stmtRunner) error {
-	hourly := rollupBatch{tenants: make(map[rollupKey]*Rollup, len(a.rows)), all: a.all}
+	hourly := rollupBatch{tenants: make(map[rollupKey]*Rollup, len(a.rows)), all: map[rollupKey]*Rollup{}}
 	var merged map[rollupKey]bool // hourly rows that are copies, made where one hour has two quota days
 	for k, row := range a.rows {
+		allKey := k.rollupKey
+		allKey.tenant = ""
+		all := hourly.all[allKey]
+		if all == nil {
+			all = new(Rollup)
+			hourly.all[allKey] = all
+		}
+		all.Merge(&row.Rollup)
+
 		switch r := hourly.tenants[k.rollupKey]; {
 		case r == nil:
 			hourly.tenants[k.rollupKey] = &row.Rollup
