@@ -104,8 +104,7 @@ func (m *monthTotals) add(op *Operation) {
 // aggregates are what a set of committed records adds to the totals: one entry per tenant, hour, model,
 // operation type and quota day, holding that hour's rollup and what it adds to the day's quota and the
 // month's bill (the daily and monthly rows are summed from the entries when written, so a tenant costs
-// one entry, not three). The all-tenants rollups are summed from the entries when written too: keeping them
-// beside the entries cost every record a second map lookup and sketch add (BenchmarkWriterPaced).
+// one entry, not three; the all-tenants rollups are summed from them too, see rollupBatch).
 type aggregates struct {
 	rows       map[pendingKey]*pendingRow
 	bytes      int       // what the entries take on the heap, about
@@ -225,21 +224,11 @@ func (a *aggregates) writeQuota(ctx context.Context, run stmtRunner) error {
 	return nil
 }
 
-// writeRollups adds the pending rollups to the hourly tables inside run's transaction, the all-tenants rows
-// summed from the tenants' entries.
+// writeRollups adds the pending rollups to the hourly tables inside run's transaction.
 func (a *aggregates) writeRollups(ctx context.Context, run stmtRunner) error {
-	hourly := rollupBatch{tenants: make(map[rollupKey]*Rollup, len(a.rows)), all: map[rollupKey]*Rollup{}}
+	hourly := rollupBatch{tenants: make(map[rollupKey]*Rollup, len(a.rows))}
 	var merged map[rollupKey]bool // hourly rows that are copies, made where one hour has two quota days
 	for k, row := range a.rows {
-		allKey := k.rollupKey
-		allKey.tenant = ""
-		all := hourly.all[allKey]
-		if all == nil {
-			all = new(Rollup)
-			hourly.all[allKey] = all
-		}
-		all.Merge(&row.Rollup)
-
 		switch r := hourly.tenants[k.rollupKey]; {
 		case r == nil:
 			hourly.tenants[k.rollupKey] = &row.Rollup
