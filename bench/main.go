@@ -61,7 +61,7 @@ func main() {
 	flag.Parse()
 	kindList := strings.Split(*kinds, ",")
 	var conns []int
-	for _, s := range strings.Split(*connList, ",") {
+	for _, s := range strings.FieldsFunc(*connList, func(r rune) bool { return r == ',' }) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		check(err)
 		conns = append(conns, n)
@@ -261,12 +261,15 @@ http://%s {
 	fmt.Printf("Webhook deliveries received during the runs: %d (%d endpoints subscribed)\n", hooks.n.Load()-hooksBefore, len(endpoints))
 }
 
-// order is the order of the sides in round r: reversed every other round, so that none always runs first.
+// order is the order of the sides in round r: rotated each round and reversed every third, so that over six
+// rounds each side runs in each position twice, once after each of the others.
 func order(r int) []string {
-	if r%2 == 1 {
-		return []string{"nometer", "gateway", "plain"}
+	sides := []string{"plain", "gateway", "nometer"}
+	o := slices.Concat(sides[r%3:], sides[:r%3])
+	if r/3%2 == 1 {
+		slices.Reverse(o)
 	}
-	return []string{"plain", "gateway", "nometer"}
+	return o
 }
 
 // median is the median over samples of f.
