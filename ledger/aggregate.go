@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -106,10 +107,16 @@ func (m *monthTotals) add(op *Operation) {
 // month's bill (the daily and monthly rows are summed from the entries when written, so a tenant costs
 // one entry, not three; the all-tenants rollups are summed from them too, see rollupBatch).
 type aggregates struct {
-	rows       map[pendingKey]*pendingRow
-	bytes      int       // what the entries take on the heap, about
-	since      time.Time // when the first of them was added; zero when empty
-	quotaSince time.Time // when the first quota or billing increment not yet written was added; zero if none
+	rows map[pendingKey]*pendingRow
+	// The entries live in slabs of pendingSlab, and the keys' model names are one string per name (each
+	// record brings its own copy, parsed from its call): the collector's work grows with the objects alive,
+	// and an entry was four of them (BenchmarkPendingMemory).
+	slab       [][]pendingRow
+	slabUsed   int               // entries handed out of the last slab
+	models     map[string]string // the model names in the keys
+	bytes      int               // what the entries take on the heap, about
+	since      time.Time         // when the first of them was added; zero when empty
+	quotaSince time.Time         // when the first quota or billing increment not yet written was added; zero if none
 }
 
 type pendingKey struct {
@@ -152,7 +159,8 @@ func (a *aggregates) add(op *Operation, quota bool) {
 	k := pendingKey{rollupKey{tenant: op.TenantID, hour: hourOf(op.At), model: op.Model, opType: op.Type}, unixDay(quotaDay(op))}
 	row := a.rows[k]
 	if row == nil {
-		row = new(pendingRow)
+		k.model = a.model(k.model)
+		row = a.newRow()
 		a.rows[k] = row
 		a.bytes += pendingEntryBytes
 	}
@@ -172,6 +180,32 @@ func (a *aggregates) add(op *Operation, quota bool) {
 	}
 }
 
+// pendingSlab is how many entries a slab holds (48 KB).
+const pendingSlab = 128
+
+// newRow hands out an empty entry from the last slab, or a new slab.
+func (a *aggregates) newRow() *pendingRow {
+	if len(a.slab) == 0 || a.slabUsed == pendingSlab {
+		a.slab = append(a.slab, make([]pendingRow, pendingSlab))
+		a.slabUsed = 0
+	}
+	a.slabUsed++
+	return &a.slab[len(a.slab)-1][a.slabUsed-1]
+}
+
+// model is the one string kept for the model name m.
+func (a *aggregates) model(m string) string {
+	if kept, ok := a.models[m]; ok {
+		return kept
+	}
+	if a.models == nil {
+		a.models = map[string]string{}
+	}
+	m = strings.Clone(m)
+	a.models[m] = m
+	return m
+}
+
 // size is the number of entries pending.
 func (a *aggregates) size() int { return len(a.rows) }
 
@@ -179,6 +213,8 @@ func (a *aggregates) empty() bool { return a.since.IsZero() }
 
 func (a *aggregates) reset() {
 	clear(a.rows)
+	clear(a.models)
+	a.slab, a.slabUsed = nil, 0
 	a.bytes = 0
 	a.since, a.quotaSince = time.Time{}, time.Time{}
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestTotalsTrailTheRecords: the totals are written when read (Flush) or once AggregateInterval has passed,
@@ -357,5 +359,44 @@ func TestTotalsOfAnHourOnTwoQuotaDays(t *testing.T) {
 		if r.Requests != 3 || r.Latency.Count != 3 || r.Latency.Sketch.Count() != 3 {
 			t.Errorf("hourly row: %d requests, latency count %d, sketch %d; want 3 each", r.Requests, r.Latency.Count, r.Latency.Sketch.Count())
 		}
+	}
+}
+
+// The pending entries keep one string per model name however many records brought their own copy, and share
+// slabs: the collector's work grows with the objects alive, thousands of entries wait at once, and a reset
+// lets all of them go.
+func TestPendingEntriesShareTheirModelNames(t *testing.T) {
+	var a aggregates
+	at := time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)
+	for i := range 3 * pendingSlab {
+		op := testOp("", fmt.Sprint("t", i), at)
+		op.Model = strings.Clone("gpt-4o-mini")
+		a.add(op, true)
+	}
+	if a.size() != 3*pendingSlab {
+		t.Fatalf("%d entries, want %d", a.size(), 3*pendingSlab)
+	}
+	var first *byte
+	for k, row := range a.rows {
+		if first == nil {
+			first = unsafe.StringData(k.model)
+		}
+		if unsafe.StringData(k.model) != first {
+			t.Fatalf("entry %q keeps its own copy of the model name", k.tenant)
+		}
+		if row.Requests != 1 {
+			t.Fatalf("entry %q counts %d requests, want 1", k.tenant, row.Requests)
+		}
+	}
+	if len(a.slab) != 3 {
+		t.Errorf("%d slabs for %d entries, want 3", len(a.slab), 3*pendingSlab)
+	}
+	a.reset()
+	if len(a.slab) != 0 || len(a.models) != 0 {
+		t.Errorf("reset kept %d slabs and %d model names", len(a.slab), len(a.models))
+	}
+	a.add(testOp("", "t0", at), true)
+	if a.size() != 1 || a.rows[pendingKey{rollupKey{"t0", hourOf(at), "", "chat"}, unixDay(at)}] == nil {
+		t.Errorf("after reset: %d entries", a.size())
 	}
 }
