@@ -216,8 +216,8 @@ http://%s {
 
 	fmt.Printf("\n%d rounds of %s per side, interleaved; medians. Gateway: %d tenants' keys in rotation, unlimited plan.\n\n",
 		*rounds, *dur, len(keys))
-	fmt.Println("| answer | conns | plain req/s | gateway req/s | gateway/plain | metering off req/s | metering on/off | plain p50 / p99 ms | gateway p50 / p99 ms | added p99 ms | plain CPU µs/req | gateway CPU µs/req |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| answer | conns | plain req/s | gateway req/s | gateway/plain | by round: median (range) | metering off req/s | metering on/off | plain p50 / p99 ms | gateway p50 / p99 ms | added p99 ms | plain CPU µs/req | gateway CPU µs/req |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, kind := range kindList {
 		for _, c := range conns {
 			p, g, n := results[key{kind, c}]["plain"], results[key{kind, c}]["gateway"], results[key{kind, c}]["nometer"]
@@ -225,8 +225,9 @@ http://%s {
 			p50 := func(s sample) float64 { return ms(s.res.p50) }
 			p99 := func(s sample) float64 { return ms(s.res.p99) }
 			cpu := func(s sample) float64 { return float64(s.cpuPer) / 1e3 }
-			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f | %.0f | %.2f | %.3f / %.3f | %.3f / %.3f | %+.3f | %.1f | %.1f |\n",
-				kind, c, median(p, rps), median(g, rps), median(g, rps)/median(p, rps), median(n, rps), median(g, rps)/median(n, rps),
+			byRound := spread(paired(g, p, func(g, p sample) float64 { return g.res.rps() / p.res.rps() }), "%.2f")
+			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f | %s | %.0f | %.2f | %.3f / %.3f | %.3f / %.3f | %+.3f | %.1f | %.1f |\n",
+				kind, c, median(p, rps), median(g, rps), median(g, rps)/median(p, rps), byRound, median(n, rps), median(g, rps)/median(n, rps),
 				median(p, p50), median(p, p99), median(g, p50), median(g, p99), median(g, p99)-median(p, p99), median(p, cpu), median(g, cpu))
 		}
 	}
@@ -234,17 +235,18 @@ http://%s {
 	if *rate > 0 {
 		fmt.Printf("\nOpen loop: %.0f requests/s over %d connections per side, %d rounds of %s, interleaved; medians. "+
 			"Latency counts from when each request was due.\n\n", *rate, rateConns, *rounds, *dur)
-		fmt.Println("| answer | rate req/s | plain p50 / p99 / p99.9 ms | gateway p50 / p99 / p99.9 ms | added p50 ms | added p99 ms (target < 0.2) | metering off p99 ms |")
-		fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+		fmt.Println("| answer | rate req/s | plain p50 / p99 / p99.9 ms | gateway p50 / p99 / p99.9 ms | added p50 ms | added p99 ms (target < 0.2) | by round: median (range) | metering off p99 ms |")
+		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
 		rps := func(r loadResult) float64 { return r.rps() }
 		p50 := func(r loadResult) float64 { return ms(r.p50) }
 		p99 := func(r loadResult) float64 { return ms(r.p99) }
 		p999 := func(r loadResult) float64 { return ms(r.p999) }
 		for _, kind := range kindList {
 			p, g, n := rated[kind]["plain"], rated[kind]["gateway"], rated[kind]["nometer"]
-			fmt.Printf("| %s | %.0f | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f | %+.3f | %+.3f | %.3f |\n",
+			byRound := spread(paired(g, p, func(g, p loadResult) float64 { return ms(g.p99) - ms(p.p99) }), "%+.3f")
+			fmt.Printf("| %s | %.0f | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f | %+.3f | %+.3f | %s | %.3f |\n",
 				kind, *rate, median(p, p50), median(p, p99), median(p, p999), median(g, p50), median(g, p99), median(g, p999),
-				median(g, p50)-median(p, p50), median(g, p99)-median(p, p99), median(n, p99))
+				median(g, p50)-median(p, p50), median(g, p99)-median(p, p99), byRound, median(n, p99))
 		}
 		fmt.Println()
 		for _, kind := range kindList {
@@ -270,6 +272,25 @@ func order(r int) []string {
 		slices.Reverse(o)
 	}
 	return o
+}
+
+// paired is f of each round's two samples, the gateway's and plain's: the two ran one after the other, so
+// the machine's drift from round to round (large on a shared 2-core machine) cancels out of each value.
+func paired[T any](a, b []T, f func(a, b T) float64) []float64 {
+	v := make([]float64, min(len(a), len(b)))
+	for i := range v {
+		v[i] = f(a[i], b[i])
+	}
+	return v
+}
+
+// spread formats the median of v and its range: "0.93 (0.88-0.97)".
+func spread(v []float64, format string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	v = slices.Sorted(slices.Values(v))
+	return fmt.Sprintf(format+" ("+format+" to "+format+")", v[len(v)/2], v[0], v[len(v)-1])
 }
 
 // median is the median over samples of f.
