@@ -284,7 +284,7 @@ func paired[T any](a, b []T, f func(a, b T) float64) []float64 {
 	return v
 }
 
-// spread formats the median of v and its range: "0.93 (0.88-0.97)".
+// spread formats the median of v and its range: "0.93 (0.88 to 0.97)".
 func spread(v []float64, format string) string {
 	if len(v) == 0 {
 		return ""
