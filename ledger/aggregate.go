@@ -130,6 +130,24 @@ type pendingRow struct {
 	billed  monthTotals // what billable calls add to the month's bill
 }
 
+// reserve gives the entry's two sketch lists room for a record's latency and time to first byte, growing them
+// together in one allocation: they take a value each from most records, and one object for both halves what
+// the collector marks (the lists were most of the objects the pending entries kept alive).
+func (r *pendingRow) reserve(latency, ttfb int) {
+	l, t := &r.Latency.Sketch, &r.TTFB.Sketch
+	lc, tc := l.listCap(latency), t.listCap(ttfb)
+	if lc == cap(l.small) && tc == cap(t.small) {
+		return
+	}
+	both := make([]uint16, lc+tc)
+	if lc > 0 {
+		l.small = append(both[:0:lc], l.small...)
+	}
+	if tc > 0 {
+		t.small = append(both[lc:lc:lc+tc], t.small...)
+	}
+}
+
 // quotaDay is the day (and month) a record counts on: the day its call was admitted, or else arrived.
 func quotaDay(op *Operation) time.Time {
 	if op.QuotaDay.IsZero() {
@@ -165,6 +183,7 @@ func (a *aggregates) add(op *Operation, quota bool) {
 		a.bytes += pendingEntryBytes
 	}
 	a.bytes -= row.sketchBytes()
+	row.reserve(latency, ttfb)
 	row.add(op, latency, ttfb)
 	a.bytes += row.sketchBytes()
 	if quota && op.TenantID != "" && (op.Counted || op.billable()) {

@@ -88,6 +88,18 @@ func (s *Sketch) keepsList(i int, n uint64) bool {
 	return 2*2*need <= 8*uint64(hi-lo+1)
 }
 
+// listCap is the capacity s's list needs to take a value of bucket i without growing: its capacity, or
+// twice that when it is full and keeps a list (keepsList); 0 when s has bins.
+func (s *Sketch) listCap(i int) int {
+	switch {
+	case s.bins != nil:
+		return 0
+	case len(s.small) == cap(s.small) && s.keepsList(i, 1):
+		return max(4, 2*cap(s.small))
+	}
+	return cap(s.small)
+}
+
 // heapBytes is what the sketch's buckets take on the heap.
 func (s *Sketch) heapBytes() int { return 2*cap(s.small) + 8*cap(s.bins) }
 
