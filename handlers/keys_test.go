@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"unsafe"
 )
@@ -31,4 +32,23 @@ func TestDirectoryEntriesShareTheirStrings(t *testing.T) {
 			t.Errorf("%s: its own copy of the plan or status name", id)
 		}
 	}
+}
+
+// The directory's fixed cost, ristretto's admission counters, stays small at the default size: a live megabyte
+// is about two of resident memory. Ten counters a key (ristretto's suggestion) took 4.5 MB.
+func TestDirectoryFixedMemory(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	d, err := NewDirectory(nil, 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 2_500_000 {
+		t.Errorf("an empty directory of 100,000 keys takes %.1f MB, want at most 2.5", float64(grew)/1e6)
+	}
+	runtime.KeepAlive(d)
+	d.cache.Close()
 }
