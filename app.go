@@ -32,6 +32,10 @@ type App struct {
 	Plans map[string]*Plan `json:"plans,omitempty"`
 	// Tenants declared in the config, created or updated at start. Default: none.
 	Tenants []*StaticTenant `json:"tenants,omitempty"`
+	// SecretsKeyFile holds the key (32 bytes, base64) that encrypts webhook secrets in the database. It is
+	// created, mode 0600, when missing. Keep it out of the database's backups, and keep a copy of it apart:
+	// without it the stored secrets are lost. Default: the database's path + ".key".
+	SecretsKeyFile string `json:"secrets_key_file,omitempty"`
 	// KeyCacheSize is how many API keys the in-memory directory holds. Default: 100000.
 	KeyCacheSize int64 `json:"key_cache_size,omitempty"`
 	// Currency is the ISO 4217 code of every price, budget and invoice; prices are per 1M tokens in it.
@@ -182,6 +186,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("database path %s: %w", a.Database, err)
 	}
 	a.Database = path
+	if a.SecretsKeyFile == "" {
+		a.SecretsKeyFile = ledger.DefaultSecretsKeyFile(a.Database)
+	}
+	if a.SecretsKeyFile, err = filepath.Abs(a.SecretsKeyFile); err != nil {
+		return fmt.Errorf("secrets_key_file: %w", err)
+	}
 	switch a.Durability {
 	case "":
 		a.Durability = "batch"
@@ -218,10 +228,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 
 	val, _, err := pool.LoadOrNew(a.Database, func() (caddy.Destructor, error) {
-		return openShared(a.Database, a.KeyCacheSize, a.logger)
+		return openShared(a.Database, ledger.Options{SecretsKeyFile: a.SecretsKeyFile}, a.KeyCacheSize, a.logger)
 	})
 	if err != nil {
 		return err
+	}
+	if open := val.(*shared).store.SecretsKeyFile(); open != a.SecretsKeyFile {
+		pool.Delete(a.Database)
+		return fmt.Errorf("secrets_key_file %s: the ledger %s is open with the key in %s; a new key needs a restart",
+			a.SecretsKeyFile, a.Database, open)
 	}
 	a.poolKey, a.shared = a.Database, val.(*shared)
 	if a.WebhookDelivery == nil {

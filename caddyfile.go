@@ -57,6 +57,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		durability     batch [<interval>] | sync
 //		default_plan   <name>
 //		key_cache_size <n>
+//		secrets_key_file <path>
 //		plan <name> {
 //			daily_operations <n> | unlimited
 //			rate  <n>/<s|m|h|d>
@@ -107,6 +108,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "default_plan":
 			if !d.AllArgs(&a.DefaultPlan) {
+				return d.ArgErr()
+			}
+		case "secrets_key_file":
+			if !d.AllArgs(&a.SecretsKeyFile) {
 				return d.ArgErr()
 			}
 		case "key_cache_size":

@@ -84,7 +84,7 @@ func strictDecode(raw json.RawMessage, v any) error {
 // and whatever it accepts is JSON that Caddy can decode into the modules, with values the modules accept.
 func FuzzCaddyfile(f *testing.F) {
 	for _, s := range []string{
-		"database data/helix.db\ndurability batch 50ms\ndefault_plan free\nkey_cache_size 5000",
+		"database data/helix.db\ndurability batch 50ms\ndefault_plan free\nkey_cache_size 5000\nsecrets_key_file data/helix.key",
 		"plan free {\n daily_operations 100\n rate 2/s\n burst 10\n monthly_budget 5.00\n warn_at 80%\n}",
 		"plan pro daily_operations 10000 rate 20/s burst 50\nplan enterprise daily_operations unlimited rate 200/s burst 400",
 		"price gpt-4o-mini input 0.15 output 0.60 cached_input 0.075\nprice claude-* input 3.00 output 15.00\nunpriced refuse",

@@ -38,8 +38,8 @@ type shared struct {
 	stopped        chan struct{}
 }
 
-func openShared(path string, keyCacheSize int64, logger *zap.Logger) (*shared, error) {
-	store, err := ledger.Open(path)
+func openShared(path string, opts ledger.Options, keyCacheSize int64, logger *zap.Logger) (*shared, error) {
+	store, err := ledger.OpenWith(path, opts)
 	if err != nil {
 		return nil, err
 	}

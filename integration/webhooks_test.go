@@ -6,11 +6,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
@@ -350,5 +354,81 @@ func TestWebhookBudgetAndRateLimitEvents(t *testing.T) {
 	}
 	if rl["plan"] != "throttled" || rl["retry_after_seconds"].(float64) < 3000 {
 		t.Errorf("rate_limit.exceeded data %v", rl)
+	}
+}
+
+// TestWebhookSecretsKeyFile: the gateway encrypts webhook secrets under a key file it creates beside the database
+// (mode 0600); the database holds no secret in the clear, and deliveries are signed with the secret after a
+// restart. A reload that names another key file is refused (the open ledger keeps its key), and so is a start
+// with a key that does not open the stored secrets; the gateway starts again once the right key is back.
+func TestWebhookSecretsKeyFile(t *testing.T) {
+	g := startHooks(t)
+	g.tenantWithKey("acme", "open")
+	rc := newReceiver(t)
+	ep := g.subscribe(rc, "acme")
+	secret, _ := rc.secret.Load().(string)
+	delivered := 0
+	deliver := func() {
+		t.Helper()
+		delivered++
+		g.admin("POST", "/ai_gateway/webhooks/"+ep+"/test", "")
+		rc.waitFor("webhook.test", delivered)
+	}
+	deliver()
+
+	db, keyFile := g.vars["{DB}"], g.vars["{DB}"]+".key"
+	fi, err := os.Stat(keyFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file %s: %v, %v", keyFile, fi, err)
+	}
+	g.flush()
+	for _, f := range []string{db, db + "-wal"} {
+		if data, err := os.ReadFile(f); err == nil && strings.Contains(string(data), strings.TrimPrefix(secret, "whsec_")) {
+			t.Errorf("%s holds the webhook secret in the clear", f)
+		}
+	}
+
+	loadErr := func(template string) error {
+		text := template
+		for k, v := range g.vars {
+			text = strings.ReplaceAll(text, k, v)
+		}
+		cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(text), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return caddy.Load(cfg, true)
+	}
+	other := strings.Replace(g.template, "database {DB}", "database {DB}\n\t\tsecrets_key_file {DB}.other", 1)
+	if err := loadErr(other); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Errorf("reload naming another key file: %v, want a refusal", err)
+	}
+	deliver() // the running config carried on
+
+	g.restart()
+	deliver()
+
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte("9GjXhsOKvRUcC7TzeMmM3ocH0dfNb2JmKjnWiGIp4Mo=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadErr(g.template); err == nil || !strings.Contains(err.Error(), "do not open with this key") {
+		t.Errorf("start with another key: %v, want a refusal", err)
+	}
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.load(g.template)
+	deliver()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.badSigs != 0 {
+		t.Errorf("%d deliveries with a bad signature", rc.badSigs)
 	}
 }

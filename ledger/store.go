@@ -33,6 +33,9 @@ type Store struct {
 	r    *sql.DB // read-only pool, WAL lets readers run beside the writer
 	now  func() time.Time
 
+	box     *secretBox // webhook secrets at rest
+	keyFile string     // where box's key is kept
+
 	hooksOnce sync.Once
 	hooks     *WebhookStore
 	announce  atomic.Pointer[func([]webhooks.Delivery)] // hands committed deliveries to the dispatcher
@@ -48,9 +51,22 @@ func (s *Store) announceDeliveries(ds []webhooks.Delivery) {
 	}
 }
 
-// Open opens (creating if needed) the database at path, upgrades its schema, and pings both pools so that a
+// Options are how a Store is opened; the zero value is the defaults.
+type Options struct {
+	// SecretsKeyFile holds the key that encrypts webhook secrets at rest (see secrets.go). Default:
+	// DefaultSecretsKeyFile(path), created when missing.
+	SecretsKeyFile string
+}
+
+// Open opens (creating if needed) the database at path with the default Options.
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith opens (creating if needed) the database at path, upgrades its schema, and pings both pools so that a
 // binary built without cgo (where go-sqlite3 is a stub) fails here, at start, rather than on the first request.
-func Open(path string) (*Store, error) {
+func OpenWith(path string, o Options) (*Store, error) {
+	if o.SecretsKeyFile == "" {
+		o.SecretsKeyFile = DefaultSecretsKeyFile(path)
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("creating ledger directory %s: %w", dir, err)
@@ -77,10 +93,17 @@ func Open(path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("opening ledger %s (is the binary built with CGO_ENABLED=1?): %w", path, err)
 	}
-	s := &Store{path: path, w: w, now: time.Now}
+	s := &Store{path: path, w: w, now: time.Now, keyFile: o.SecretsKeyFile}
 	if err := s.migrate(context.Background()); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrating ledger %s: %w", path, err)
+	}
+	if s.box, err = loadSecretBox(o.SecretsKeyFile); err == nil {
+		err = s.sealSecrets(context.Background())
+	}
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening ledger %s: %w", path, err)
 	}
 	r, err := sql.Open("sqlite3", dsn(path, url.Values{
 		"mode":          {"ro"},
@@ -109,6 +132,9 @@ func dsn(path string, params url.Values) string {
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
+
+// SecretsKeyFile is the file of the key that encrypts webhook secrets.
+func (s *Store) SecretsKeyFile() string { return s.keyFile }
 
 // Close closes both pools. Stop the Writer first.
 func (s *Store) Close() error {

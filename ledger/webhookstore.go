@@ -16,14 +16,14 @@ import (
 )
 
 // webhookSchema is the outbox: endpoints, events (the body delivered, frozen), deliveries and their attempts.
-// Signing needs each endpoint's secret itself, so secrets cannot be hashed; they never leave the database
-// except in signatures and in the one answer that creates or rotates them.
+// Signing needs each endpoint's secret itself, so secrets cannot be hashed: they are encrypted (secrets.go), and
+// leave the database only in signatures and in the one answer that creates or rotates them.
 const webhookSchema = `CREATE TABLE webhook_endpoints (
 		id              TEXT PRIMARY KEY,
 		tenant_id       TEXT NOT NULL,
 		url             TEXT NOT NULL,
 		event_types     TEXT NOT NULL, -- JSON array; [] for every type
-		secrets         TEXT NOT NULL, -- JSON array of {value, created_at, expires_at}
+		secrets         TEXT NOT NULL, -- JSON array of {value, created_at, expires_at}, encrypted (secrets.go)
 		disabled        INTEGER NOT NULL DEFAULT 0,
 		disabled_reason TEXT NOT NULL DEFAULT '',
 		disabled_at     INTEGER NOT NULL DEFAULT 0,
@@ -196,19 +196,24 @@ type storedSecret struct {
 	ExpiresAt int64  `json:"expires_at"`
 }
 
-func encodeSecrets(ss []webhooks.Secret) string {
+// encodeSecrets is the secrets column of endpoint id: its secrets as JSON, encrypted.
+func (w *WebhookStore) encodeSecrets(id string, ss []webhooks.Secret) string {
 	out := make([]storedSecret, len(ss))
 	for i, s := range ss {
 		out[i] = storedSecret{s.Value, nanos(s.CreatedAt), nanos(s.ExpiresAt)}
 	}
 	raw, _ := json.Marshal(out)
-	return string(raw)
+	return w.s.box.seal(raw, id)
 }
 
-func decodeSecrets(raw string) ([]webhooks.Secret, error) {
-	var in []storedSecret
-	if err := json.Unmarshal([]byte(raw), &in); err != nil {
+func (w *WebhookStore) decodeSecrets(id, stored string) ([]webhooks.Secret, error) {
+	raw, err := w.s.box.open(stored, id)
+	if err != nil {
 		return nil, err
+	}
+	var in []storedSecret
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, fmt.Errorf("endpoint %s: secrets: %w", id, err)
 	}
 	out := make([]webhooks.Secret, len(in))
 	for i, s := range in {
@@ -219,7 +224,7 @@ func decodeSecrets(raw string) ([]webhooks.Secret, error) {
 
 const endpointColumns = `id, tenant_id, url, event_types, secrets, disabled, disabled_reason, disabled_at, failing_since, created_at`
 
-func scanEndpoint(row interface{ Scan(...any) error }) (webhooks.Endpoint, error) {
+func (w *WebhookStore) scanEndpoint(row interface{ Scan(...any) error }) (webhooks.Endpoint, error) {
 	var ep webhooks.Endpoint
 	var types, secrets string
 	var disabledAt, failingSince, created int64
@@ -231,7 +236,7 @@ func scanEndpoint(row interface{ Scan(...any) error }) (webhooks.Endpoint, error
 		return ep, err
 	}
 	var err error
-	ep.Secrets, err = decodeSecrets(secrets)
+	ep.Secrets, err = w.decodeSecrets(ep.ID, secrets)
 	ep.DisabledAt, ep.FailingSince, ep.CreatedAt = fromNanos(disabledAt), fromNanos(failingSince), fromNanos(created)
 	return ep, err
 }
@@ -240,7 +245,7 @@ func scanEndpoint(row interface{ Scan(...any) error }) (webhooks.Endpoint, error
 func (w *WebhookStore) CreateEndpoint(ctx context.Context, ep webhooks.Endpoint) error {
 	types, _ := json.Marshal(nonNil(ep.EventTypes))
 	_, err := w.s.w.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ep.ID, ep.TenantID, ep.URL, string(types), encodeSecrets(ep.Secrets), ep.Disabled, ep.DisabledReason,
+		ep.ID, ep.TenantID, ep.URL, string(types), w.encodeSecrets(ep.ID, ep.Secrets), ep.Disabled, ep.DisabledReason,
 		nanos(ep.DisabledAt), nanos(ep.FailingSince), nanos(ep.CreatedAt))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("endpoint %s: %w", ep.ID, webhooks.ErrExists)
@@ -265,7 +270,7 @@ func endpointNotFound(id string) error {
 
 // Endpoint implements webhooks.Store.
 func (w *WebhookStore) Endpoint(ctx context.Context, id string) (webhooks.Endpoint, error) {
-	ep, err := scanEndpoint(w.s.r.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE id = ?`, id))
+	ep, err := w.scanEndpoint(w.s.r.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ep, endpointNotFound(id)
 	}
@@ -286,7 +291,7 @@ func (w *WebhookStore) listEndpoints(ctx context.Context, db *sql.DB, tenantID s
 	defer rows.Close()
 	var out []webhooks.Endpoint
 	for rows.Next() {
-		ep, err := scanEndpoint(rows)
+		ep, err := w.scanEndpoint(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -338,7 +343,7 @@ func (w *WebhookStore) RotateSecret(ctx context.Context, id string, next webhook
 	var ep webhooks.Endpoint
 	err := w.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		ep, err = scanEndpoint(tx.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE id = ?`, id))
+		ep, err = w.scanEndpoint(tx.QueryRowContext(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return endpointNotFound(id)
 		}
@@ -346,7 +351,7 @@ func (w *WebhookStore) RotateSecret(ctx context.Context, id string, next webhook
 			return err
 		}
 		ep.Secrets = webhooks.RotateSecrets(ep.Secrets, next, previousUntil, now)
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET secrets = ? WHERE id = ?`, encodeSecrets(ep.Secrets), id)
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET secrets = ? WHERE id = ?`, w.encodeSecrets(id, ep.Secrets), id)
 		return err
 	})
 	if err == nil {

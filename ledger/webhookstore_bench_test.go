@@ -473,10 +473,12 @@ func BenchmarkSubscriptionIndex(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := range n {
+		id := fmt.Sprintf("ep_%026d", i)
 		if _, err := tx.Exec(`INSERT INTO webhook_endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, 0, '', 0, 0, ?)`,
-			fmt.Sprintf("ep_%026d", i), fmt.Sprintf("tenant-%05d", i), "https://hooks.example.com/helix",
+			id, fmt.Sprintf("tenant-%05d", i), "https://hooks.example.com/helix",
 			`["quota.warning","quota.exceeded","budget.warning","budget.exceeded"]`,
-			encodeSecrets([]webhooks.Secret{{Value: "whsec_0123456789abcdef0123456789abcdef"}}), time.Now().UnixNano()); err != nil {
+			(&WebhookStore{s: s}).encodeSecrets(id, []webhooks.Secret{{Value: "whsec_0123456789abcdef0123456789abcdef"}}),
+			time.Now().UnixNano()); err != nil {
 			b.Fatal(err)
 		}
 	}
