@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -141,6 +142,25 @@ func TestOpenChecksTheSecretsKey(t *testing.T) {
 	}
 	if _, err := OpenWith(path, Options{SecretsKeyFile: keyFile}); err == nil || !strings.Contains(err.Error(), "32 bytes in base64") {
 		t.Errorf("opening with a malformed key file: %v", err)
+	}
+
+	// The way back from a lost key (README, Webhooks): empty the secrets, start with a new key, rotate.
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE webhook_endpoints SET secrets = '[]'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	os.Remove(keyFile)
+	if s, err = OpenWith(path, Options{SecretsKeyFile: keyFile}); err != nil {
+		t.Fatalf("opening with a new key after emptying the secrets: %v", err)
+	}
+	defer s.Close()
+	secret, err := webhooks.RotateSecret(context.Background(), s.Webhooks(), "ep_1", testEpoch, 0)
+	if err != nil || endpointSecret(t, s, "ep_1") != secret {
+		t.Errorf("rotating after a lost key: %q, %v", secret, err)
 	}
 }
 
