@@ -453,3 +453,12 @@ func TestPendingSketchListsShareOneAllocation(t *testing.T) {
 		t.Errorf("growing both lists took %d allocations, want 1", n)
 	}
 }
+
+// By default the quota and billing totals wait for the rollups' write: a quota write of its own took 70-145 ms
+// of a core every 30 s with 10,000 active tenants, and requests arriving meanwhile waited for the CPU.
+func TestQuotaTotalsWaitForTheRollupsByDefault(t *testing.T) {
+	w := newTestWriter(t, openTestStore(t), WriterOptions{})
+	if w.aggInterval < w.rollupInterval {
+		t.Errorf("quota totals every %v, rollups every %v: want the quota written with the rollups", w.aggInterval, w.rollupInterval)
+	}
+}

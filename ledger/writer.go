@@ -29,7 +29,7 @@ type WriterOptions struct {
 	Sync      bool          // Record returns only once its record is committed
 	QueueSize int           // records waiting to be written before Record blocks (backpressure); default 16384
 	MaxBatch  int           // records per transaction at most; default 2048
-	// AggregateInterval is how far daily_usage and monthly_usage may trail the records; default 30s.
+	// AggregateInterval is how far daily_usage and monthly_usage may trail the records; default 5m.
 	// RollupInterval is how far the hourly rollups may; default 5m. MaxPendingBytes writes all of them sooner
 	// when the entries waiting (a tenant's hour, model and operation type each) take about that much memory;
 	// default 12 MiB.
