@@ -313,7 +313,7 @@ func TestDeletingATenantRemovesItsEndpoints(t *testing.T) {
 	if r := g.admin("POST", "/ai_gateway/webhooks/"+ep+"/test", ""); r.status != 404 {
 		t.Fatalf("testing a deleted tenant's endpoint: %d", r.status)
 	}
-	if len(g.app().Webhooks().Subscriptions("acme")) != 0 {
+	if g.app().Webhooks().Subscriptions("acme").Len() != 0 {
 		t.Fatal("the writer would still fan out to the deleted endpoint")
 	}
 }

@@ -21,7 +21,7 @@ func (o *outbox) add(ctx context.Context, tx execer, op *Operation) error {
 		return nil
 	}
 	subs := o.hooks.Subscriptions(op.TenantID)
-	if len(subs) == 0 {
+	if subs.Len() == 0 {
 		return nil
 	}
 	var typ string

@@ -78,8 +78,14 @@ type WebhookStore struct {
 }
 
 // Subscriptions are a tenant's enabled endpoints as event routing needs them: with an endpoint per tenant and
-// 10,000 tenants, whole endpoints (URLs, secrets, times) would hold about 4 MB more for nothing.
-type Subscriptions []subscription
+// 10,000 tenants, whole endpoints (URLs, secrets, times) would hold about 4 MB more for nothing. The first is
+// held in the map's slot, and its id shares one string with the tenant's id, the map's key: a tenant with one
+// endpoint (most) is one object, not three (the index's were a third of a loaded gateway's objects, and the
+// collector's work grows with them).
+type Subscriptions struct {
+	first subscription   // id "" when there is none
+	rest  []subscription // replaced, never changed in place
+}
 
 type subscription struct {
 	id    string
@@ -114,15 +120,51 @@ func (s subscription) takes(typ string) bool {
 	return s.types == allTypes || typ == webhooks.EventWebhookTest || s.types&typeBit(typ) != 0
 }
 
+// indexed is the tenant's entry in the index: its endpoints, the first sharing a string with the tenant's id,
+// which the returned key holds.
+func indexed(tenantID string, subs []subscription) (key string, ss Subscriptions) {
+	ids := tenantID + subs[0].id
+	ss.first = subscription{ids[len(tenantID):], subs[0].types}
+	if len(subs) > 1 {
+		ss.rest = slices.Clone(subs[1:])
+	}
+	return ids[:len(tenantID)], ss
+}
+
+// Len is the number of endpoints.
+func (ss Subscriptions) Len() int {
+	if ss.first.id == "" {
+		return 0
+	}
+	return 1 + len(ss.rest)
+}
+
+// all yields the endpoints.
+func (ss Subscriptions) all(yield func(subscription) bool) {
+	if ss.first.id == "" || !yield(ss.first) {
+		return
+	}
+	for _, s := range ss.rest {
+		if !yield(s) {
+			return
+		}
+	}
+}
+
 // Wants reports whether any of the endpoints takes events of type typ.
 func (ss Subscriptions) Wants(typ string) bool {
-	return slices.ContainsFunc(ss, func(s subscription) bool { return s.takes(typ) })
+	for s := range ss.all {
+		if s.takes(typ) {
+			return true
+		}
+	}
+	return false
 }
 
 // deliveries are ev's deliveries, one to each endpoint that takes its type.
 func (ss Subscriptions) deliveries(ev webhooks.Event) []webhooks.Delivery {
 	var eps []webhooks.Endpoint
-	for _, s := range ss {
+	for s := range ss.all {
 		if s.takes(ev.Type) {
 			eps = append(eps, webhooks.Endpoint{ID: s.id, TenantID: ev.TenantID})
 		}
@@ -135,10 +177,15 @@ func (s *Store) Webhooks() *WebhookStore {
 	s.hooksOnce.Do(func() {
 		s.hooks = &WebhookStore{s: s, subs: map[string]Subscriptions{}}
 		if eps, err := s.hooks.ListEndpoints(context.Background(), ""); err == nil {
+			byTenant := map[string][]subscription{}
 			for _, ep := range eps {
 				if !ep.Disabled {
-					s.hooks.subs[ep.TenantID] = append(s.hooks.subs[ep.TenantID], subscription{ep.ID, typeMask(ep.EventTypes)})
+					byTenant[ep.TenantID] = append(byTenant[ep.TenantID], subscription{ep.ID, typeMask(ep.EventTypes)})
 				}
+			}
+			for tenant, subs := range byTenant {
+				key, ss := indexed(tenant, subs)
+				s.hooks.subs[key] = ss
 			}
 		}
 	})
@@ -161,7 +208,7 @@ func (w *WebhookStore) refresh(tenantID string) {
 	if err != nil {
 		return
 	}
-	var subs Subscriptions
+	var subs []subscription
 	for _, ep := range eps {
 		if !ep.Disabled {
 			subs = append(subs, subscription{ep.ID, typeMask(ep.EventTypes)})
@@ -171,9 +218,10 @@ func (w *WebhookStore) refresh(tenantID string) {
 	defer w.mu.Unlock()
 	if len(subs) == 0 {
 		delete(w.subs, tenantID)
-	} else {
-		w.subs[tenantID] = slices.Clip(subs)
+		return
 	}
+	key, ss := indexed(tenantID, subs)
+	w.subs[key] = ss // the new key replaces the old one (Go updates string keys), whose string can go
 }
 
 func nanos(t time.Time) int64 {

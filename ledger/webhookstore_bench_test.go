@@ -498,7 +498,7 @@ func BenchmarkSubscriptionIndex(b *testing.B) {
 		w := s.Webhooks()
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if len(w.Subscriptions("tenant-00042")) != 1 {
+		if w.Subscriptions("tenant-00042").Len() != 1 {
 			b.Fatal("the index lacks an endpoint")
 		}
 		kept = after.HeapAlloc - before.HeapAlloc

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 	"github.com/helixgateway/caddy-ai-gateway/webhooks/storetest"
@@ -77,13 +78,13 @@ func TestSubscriptionIndex(t *testing.T) {
 	if got := routed("acme", webhooks.EventOperationCompleted); got != nil {
 		t.Errorf("a disabled endpoint still routed: %v", got)
 	}
-	if len(held) != 2 {
+	if held.Len() != 2 {
 		t.Errorf("a list handed out changed: %v", held)
 	}
 	if err := w.DeleteEndpoint(ctx, "ep_other"); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Subscriptions("other"); got != nil {
+	if got := w.Subscriptions("other"); got.Len() != 0 {
 		t.Errorf("a deleted endpoint is still indexed: %v", got)
 	}
 	// A store opened afresh loads the same index.
@@ -92,7 +93,43 @@ func TestSubscriptionIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if got := s2.Webhooks().Subscriptions("acme"); len(got) != 1 || got[0].id != "ep_quota" || got.Wants(webhooks.EventOperationCompleted) {
+	if got := s2.Webhooks().Subscriptions("acme"); got.Len() != 1 || got.first.id != "ep_quota" || got.Wants(webhooks.EventOperationCompleted) {
 		t.Errorf("reloaded index: %v", got)
+	}
+}
+
+// A tenant with one endpoint is one object in the index: its id and the endpoint's share a string, the map's key
+// holding the first part. That stays so after the tenant's entry is replaced.
+func TestSubscriptionIndexOneStringATenant(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	w := s.Webhooks()
+	shared := func(when string) {
+		t.Helper()
+		w.mu.RLock()
+		defer w.mu.RUnlock()
+		for key, ss := range w.subs {
+			if key != "acme" {
+				continue
+			}
+			if unsafe.StringData(ss.first.id) != (*byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(key)), len(key))) {
+				t.Errorf("%s: the tenant's id and its endpoint's are two strings", when)
+			}
+			return
+		}
+		t.Fatalf("%s: acme not indexed", when)
+	}
+	for _, id := range []string{"ep_1", "ep_2"} {
+		if err := w.CreateEndpoint(ctx, webhooks.Endpoint{ID: id, TenantID: "acme", URL: "https://a.example/h"}); err != nil {
+			t.Fatal(err)
+		}
+		shared("after creating " + id)
+	}
+	if err := w.DeleteEndpoint(ctx, "ep_1"); err != nil {
+		t.Fatal(err)
+	}
+	shared("after a delete")
+	if got := w.Subscriptions("acme"); got.Len() != 1 || got.first.id != "ep_2" {
+		t.Errorf("after a delete: %+v", got)
 	}
 }

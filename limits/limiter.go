@@ -2,7 +2,6 @@ package limits
 
 import (
 	"hash/maphash"
-	"strings"
 	"sync"
 	"time"
 )
@@ -18,6 +17,10 @@ type shard struct {
 }
 
 // Limiter holds every tenant's admission state in memory. It is safe for concurrent use.
+//
+// A tenant's id is kept, as given, for as long as its state is: pass ids that stand alone (the key directory's,
+// the ledger's), not slices of a larger buffer such as a request, which they would keep alive. Copying every id
+// instead cost an object a tenant, and the collector's work grows with the objects alive.
 type Limiter struct {
 	now    func() time.Time
 	seed   maphash.Seed
@@ -169,8 +172,7 @@ func (l *Limiter) lookup(tenant string, create bool) *tenantState {
 	defer sh.mu.Unlock()
 	if st = sh.tenants[tenant]; st == nil {
 		st = &tenantState{}
-		// Cloned so the map never pins a larger buffer (a request) the name was sliced from.
-		sh.tenants[strings.Clone(tenant)] = st
+		sh.tenants[tenant] = st
 	}
 	return st
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestForget(t *testing.T) {
@@ -64,5 +65,20 @@ func TestLenCountsTenants(t *testing.T) {
 	l.Usage("not-created", Policy{})
 	if l.Len() != 1000 {
 		t.Fatalf("Len = %d, want 1000", l.Len())
+	}
+}
+
+// A tenant's state keeps the id it was created with, not a copy: a copy was an object a tenant for the collector.
+func TestLimiterKeepsTheTenantsID(t *testing.T) {
+	l := New(nil)
+	id := string([]byte("tenant-kept"))
+	l.Admit(id, Policy{})
+	sh := l.shardFor(id)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	for key := range sh.tenants {
+		if key == id && unsafe.StringData(key) != unsafe.StringData(id) {
+			t.Error("the limiter keeps a copy of the tenant's id")
+		}
 	}
 }
