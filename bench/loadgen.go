@@ -29,7 +29,23 @@ type loadResult struct {
 	requests, errors, non2xx int64
 	seconds                  float64
 	p50, p90, p99, p999      time.Duration
-	lateP99                  time.Duration // open loop: p99 of how late requests went out after they were due
+	lateP99                  time.Duration   // open loop: p99 of how late requests went out after they were due
+	lat, late                []time.Duration // every latency and lateness, sorted, for pooling rounds
+}
+
+// pooled is the runs taken as one: every request over all their seconds, and the percentiles of every latency.
+// Unlike a median over runs, it leaves out no slow run, and a run's weight is its requests.
+func pooled(runs []loadResult) loadResult {
+	var p loadResult
+	for _, r := range runs {
+		p.requests, p.errors, p.non2xx, p.seconds = p.requests+r.requests, p.errors+r.errors, p.non2xx+r.non2xx, p.seconds+r.seconds
+		p.lat, p.late = append(p.lat, r.lat...), append(p.late, r.late...)
+	}
+	slices.Sort(p.lat)
+	slices.Sort(p.late)
+	p.p50, p.p90, p.p99, p.p999 = percentile(p.lat, 0.50), percentile(p.lat, 0.90), percentile(p.lat, 0.99), percentile(p.lat, 0.999)
+	p.lateP99 = percentile(p.late, 0.99)
+	return p
 }
 
 func (r loadResult) rps() float64 { return float64(r.requests) / r.seconds }
@@ -99,7 +115,7 @@ func (l load) run() loadResult {
 	slices.Sort(late)
 	return loadResult{requests: requests.Load(), errors: errs.Load(), non2xx: non2.Load(), seconds: seconds,
 		p50: percentile(lat, 0.50), p90: percentile(lat, 0.90), p99: percentile(lat, 0.99), p999: percentile(lat, 0.999),
-		lateP99: percentile(late, 0.99)}
+		lateP99: percentile(late, 0.99), lat: lat, late: late}
 }
 
 // request is the i-th request of the run: the body, with the i-th key in rotation if there are keys.
