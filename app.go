@@ -36,6 +36,9 @@ type App struct {
 	// created, mode 0600, when missing. Keep it out of the database's backups, and keep a copy of it apart:
 	// without it the stored secrets are lost. Default: the database's path + ".key".
 	SecretsKeyFile string `json:"secrets_key_file,omitempty"`
+	// SecretsPreviousKeyFile holds the key the webhook secrets were encrypted with before SecretsKeyFile's: at
+	// start they are re-encrypted under the new key, after which this can go. Default: none.
+	SecretsPreviousKeyFile string `json:"secrets_previous_key_file,omitempty"`
 	// KeyCacheSize is how many API keys the in-memory directory holds. Default: 100000.
 	KeyCacheSize int64 `json:"key_cache_size,omitempty"`
 	// Currency is the ISO 4217 code of every price, budget and invoice; prices are per 1M tokens in it.
@@ -228,7 +231,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 
 	val, _, err := pool.LoadOrNew(a.Database, func() (caddy.Destructor, error) {
-		return openShared(a.Database, ledger.Options{SecretsKeyFile: a.SecretsKeyFile}, a.KeyCacheSize, a.logger)
+		return openShared(a.Database, ledger.Options{SecretsKeyFile: a.SecretsKeyFile, PreviousSecretsKeyFile: a.SecretsPreviousKeyFile},
+			a.KeyCacheSize, a.logger)
 	})
 	if err != nil {
 		return err

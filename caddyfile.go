@@ -58,6 +58,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		default_plan   <name>
 //		key_cache_size <n>
 //		secrets_key_file <path>
+//		secrets_previous_key_file <path>
 //		plan <name> {
 //			daily_operations <n> | unlimited
 //			rate  <n>/<s|m|h|d>
@@ -112,6 +113,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "secrets_key_file":
 			if !d.AllArgs(&a.SecretsKeyFile) {
+				return d.ArgErr()
+			}
+		case "secrets_previous_key_file":
+			if !d.AllArgs(&a.SecretsPreviousKeyFile) {
 				return d.ArgErr()
 			}
 		case "key_cache_size":

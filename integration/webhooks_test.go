@@ -360,7 +360,8 @@ func TestWebhookBudgetAndRateLimitEvents(t *testing.T) {
 // TestWebhookSecretsKeyFile: the gateway encrypts webhook secrets under a key file it creates beside the database
 // (mode 0600); the database holds no secret in the clear, and deliveries are signed with the secret after a
 // restart. A reload that names another key file is refused (the open ledger keeps its key), and so is a start
-// with a key that does not open the stored secrets; the gateway starts again once the right key is back.
+// with a key that does not open the stored secrets; the gateway starts again once the right key is back. A start
+// with a new key file and the old one as the previous moves the secrets under the new key.
 func TestWebhookSecretsKeyFile(t *testing.T) {
 	g := startHooks(t)
 	g.tenantWithKey("acme", "open")
@@ -425,6 +426,23 @@ func TestWebhookSecretsKeyFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.load(g.template)
+	deliver()
+
+	// A new key, the old one as the previous: the secrets move under the new key at start, and the tenant's
+	// secret still signs; afterwards the new key alone opens them.
+	rotated := strings.Replace(g.template, "database {DB}", "database {DB}\n\t\tsecrets_key_file {DB}.new", 1)
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	g.load(strings.Replace(rotated, "{DB}.new", "{DB}.new\n\t\tsecrets_previous_key_file {DB}.key", 1))
+	deliver()
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	g.load(rotated)
 	deliver()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()

@@ -21,8 +21,10 @@ import (
 // The endpoint's id is the ciphertext's associated data: secrets moved to another endpoint's row do not open.
 //
 // The key file holds 32 random bytes in standard base64 (`head -c 32 /dev/urandom | base64`). When it does
-// not exist, Open creates it (mode 0600), by default next to the database. Losing it loses the webhook secrets: endpoints
-// then need new ones (rotate), and Open refuses a key that does not open the secrets already stored.
+// not exist, Open creates it (mode 0600), by default next to the database. Losing it loses the webhook secrets:
+// endpoints then need new ones (rotate), and Open refuses a key that does not open the secrets already stored.
+// To change the key, open once with the new key file and the old one as Options.PreviousSecretsKeyFile: every
+// secret is re-encrypted under the new key in one transaction.
 
 // sealedPrefix starts an encrypted secrets column; a column written before encryption is a JSON array.
 const sealedPrefix = "aesgcm1:"
@@ -33,10 +35,10 @@ type secretBox struct{ aead cipher.AEAD }
 // DefaultSecretsKeyFile is where the key for the database at dbPath is kept unless configured.
 func DefaultSecretsKeyFile(dbPath string) string { return dbPath + ".key" }
 
-// loadSecretBox reads the key at path, creating the file with a new random key when there is none.
-func loadSecretBox(path string) (*secretBox, error) {
+// loadSecretBox reads the key at path; with create, it makes the file with a new random key when there is none.
+func loadSecretBox(path string, create bool) (*secretBox, error) {
 	raw, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if create && errors.Is(err, fs.ErrNotExist) {
 		raw, err = createKeyFile(path)
 	}
 	if err != nil {
@@ -119,48 +121,66 @@ func (b *secretBox) open(stored, id string) ([]byte, error) {
 	return plain, nil
 }
 
-// sealSecrets encrypts the secrets still stored in the clear (written by a build before encryption), and checks
-// that the key opens the ones already encrypted, so that a wrong key file stops the start rather than every
-// delivery.
-func (s *Store) sealSecrets(ctx context.Context) error {
+// sealSecrets brings every stored secret under the store's key. It encrypts those still in the clear (written by
+// a build before encryption) and, given the previous key, re-encrypts those only that one opens (a rotation of
+// the key). It checks that the key opens what is already encrypted, so that a wrong key file stops the start
+// rather than every delivery: one row without a previous key, every row with one.
+func (s *Store) sealSecrets(ctx context.Context, previous *secretBox, previousFile string) error {
 	var id, stored string
-	switch err := s.w.QueryRowContext(ctx, `SELECT id, secrets FROM webhook_endpoints WHERE secrets LIKE ? LIMIT 1`,
-		sealedPrefix+"%").Scan(&id, &stored); {
-	case err == nil:
-		if _, err := s.box.open(stored, id); err != nil {
-			return fmt.Errorf("%w (is %s the key these secrets were written with?)", err, s.keyFile)
+	query := `SELECT id, secrets FROM webhook_endpoints`
+	if previous == nil {
+		switch err := s.w.QueryRowContext(ctx, query+` WHERE secrets LIKE ? LIMIT 1`, sealedPrefix+"%").Scan(&id, &stored); {
+		case err == nil:
+			if _, err := s.box.open(stored, id); err != nil {
+				return fmt.Errorf("%w (is %s the key these secrets were written with?)", err, s.keyFile)
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
 		}
-	case !errors.Is(err, sql.ErrNoRows):
-		return err
+		query += ` WHERE secrets NOT LIKE '` + sealedPrefix + `%'`
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT id, secrets FROM webhook_endpoints WHERE secrets NOT LIKE ?`, sealedPrefix+"%")
+	rows, err := tx.QueryContext(ctx, query)
 	if err != nil {
 		return err
 	}
-	plain := map[string]string{}
+	found := map[string]string{}
 	for rows.Next() {
 		if err := rows.Scan(&id, &stored); err != nil {
 			rows.Close()
 			return err
 		}
-		plain[id] = stored
+		found[id] = stored
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(plain) == 0 {
-		return nil
-	}
-	for id, stored := range plain {
-		if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET secrets = ? WHERE id = ?`,
-			s.box.seal([]byte(stored), id), id); err != nil {
+	resealed := 0
+	for id, stored := range found {
+		plain := []byte(stored)
+		if strings.HasPrefix(stored, sealedPrefix) {
+			_, err := s.box.open(stored, id)
+			if err == nil {
+				continue
+			}
+			if previous == nil {
+				return fmt.Errorf("%w (is %s the key these secrets were written with?)", err, s.keyFile)
+			}
+			if plain, err = previous.open(stored, id); err != nil {
+				return fmt.Errorf("%w (neither %s nor the previous key, %s)", err, s.keyFile, previousFile)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE webhook_endpoints SET secrets = ? WHERE id = ?`, s.box.seal(plain, id), id); err != nil {
 			return fmt.Errorf("encrypting the secrets of endpoint %s: %w", id, err)
 		}
+		resealed++
+	}
+	if resealed == 0 {
+		return nil
 	}
 	return tx.Commit()
 }

@@ -170,7 +170,7 @@ func TestKeyFileCreatedOnce(t *testing.T) {
 	boxes := make(chan *secretBox, 8)
 	for range cap(boxes) {
 		go func() {
-			b, err := loadSecretBox(keyFile)
+			b, err := loadSecretBox(keyFile, true)
 			if err != nil {
 				t.Error(err)
 			}
@@ -185,5 +185,51 @@ func TestKeyFileCreatedOnce(t *testing.T) {
 				t.Errorf("a store made its own key: %v", err)
 			}
 		}
+	}
+}
+
+// A new key with the old one as the previous: Open re-encrypts every secret under the new key, after which the
+// old key is not needed. A secret that neither key opens stops the start.
+func TestSecretsKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	path, oldKey, newKey := filepath.Join(dir, "helix.db"), filepath.Join(dir, "old.key"), filepath.Join(dir, "new.key")
+	s, err := OpenWith(path, Options{SecretsKeyFile: oldKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	createTestEndpoint(t, s, "ep_1")
+	createTestEndpoint(t, s, "ep_2")
+	before := rawSecrets(t, s, "ep_1")
+	s.Close()
+
+	if _, err := OpenWith(path, Options{SecretsKeyFile: newKey, PreviousSecretsKeyFile: filepath.Join(dir, "missing.key")}); err == nil {
+		t.Error("a previous key file that does not exist was accepted")
+	}
+	if s, err = OpenWith(path, Options{SecretsKeyFile: newKey, PreviousSecretsKeyFile: oldKey}); err != nil {
+		t.Fatalf("rotating: %v", err)
+	}
+	if raw := rawSecrets(t, s, "ep_1"); raw == before || !strings.HasPrefix(raw, sealedPrefix) {
+		t.Errorf("after rotating, the secrets column is %q (was %q)", raw, before)
+	}
+	s.Close()
+	if s, err = OpenWith(path, Options{SecretsKeyFile: newKey}); err != nil {
+		t.Fatalf("opening with the new key alone: %v", err)
+	}
+	for _, id := range []string{"ep_1", "ep_2"} {
+		if got := endpointSecret(t, s, id); got != testSecret {
+			t.Errorf("%s after rotating: %q", id, got)
+		}
+	}
+	// A row sealed under a third key: neither the new key nor the previous one opens it.
+	third, err := loadSecretBox(filepath.Join(dir, "third.key"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec(`UPDATE webhook_endpoints SET secrets = ? WHERE id = 'ep_2'`, third.seal([]byte("[]"), "ep_2")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := OpenWith(path, Options{SecretsKeyFile: newKey, PreviousSecretsKeyFile: oldKey}); !errors.Is(err, errWrongSecretsKey) {
+		t.Errorf("a secret neither key opens: %v, want %v", err, errWrongSecretsKey)
 	}
 }

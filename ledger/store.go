@@ -56,6 +56,9 @@ type Options struct {
 	// SecretsKeyFile holds the key that encrypts webhook secrets at rest (see secrets.go). Default:
 	// DefaultSecretsKeyFile(path), created when missing.
 	SecretsKeyFile string
+	// PreviousSecretsKeyFile, when set, holds the key the secrets were encrypted with before SecretsKeyFile's:
+	// Open re-encrypts them under the new one. Default: none.
+	PreviousSecretsKeyFile string
 }
 
 // Open opens (creating if needed) the database at path with the default Options.
@@ -98,8 +101,12 @@ func OpenWith(path string, o Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("migrating ledger %s: %w", path, err)
 	}
-	if s.box, err = loadSecretBox(o.SecretsKeyFile); err == nil {
-		err = s.sealSecrets(context.Background())
+	var previous *secretBox
+	if s.box, err = loadSecretBox(o.SecretsKeyFile, true); err == nil && o.PreviousSecretsKeyFile != "" {
+		previous, err = loadSecretBox(o.PreviousSecretsKeyFile, false)
+	}
+	if err == nil {
+		err = s.sealSecrets(context.Background(), previous, o.PreviousSecretsKeyFile)
 	}
 	if err != nil {
 		w.Close()
