@@ -132,7 +132,7 @@ func (s *Store) sealSecrets(ctx context.Context, previous *secretBox, previousFi
 		switch err := s.w.QueryRowContext(ctx, query+` WHERE secrets LIKE ? LIMIT 1`, sealedPrefix+"%").Scan(&id, &stored); {
 		case err == nil:
 			if _, err := s.box.open(stored, id); err != nil {
-				return fmt.Errorf("%w (is %s the key these secrets were written with?)", err, s.keyFile)
+				return s.wrongKey(err)
 			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
@@ -167,8 +167,8 @@ func (s *Store) sealSecrets(ctx context.Context, previous *secretBox, previousFi
 			if err == nil {
 				continue
 			}
-			if previous == nil {
-				return fmt.Errorf("%w (is %s the key these secrets were written with?)", err, s.keyFile)
+			if previous == nil { // not reached: without a previous key only the secrets in the clear are read
+				return s.wrongKey(err)
 			}
 			if plain, err = previous.open(stored, id); err != nil {
 				return fmt.Errorf("%w (neither %s nor the previous key, %s)", err, s.keyFile, previousFile)
@@ -183,4 +183,9 @@ func (s *Store) sealSecrets(ctx context.Context, previous *secretBox, previousFi
 		return nil
 	}
 	return tx.Commit()
+}
+
+// wrongKey is the error of a start whose key does not open the stored secrets.
+func (s *Store) wrongKey(err error) error {
+	return fmt.Errorf("%w (is %s the key these secrets were written with?)", err, s.keyFile)
 }
