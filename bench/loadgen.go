@@ -41,11 +41,16 @@ func pooled(runs []loadResult) loadResult {
 		p.requests, p.errors, p.non2xx, p.seconds = p.requests+r.requests, p.errors+r.errors, p.non2xx+r.non2xx, p.seconds+r.seconds
 		p.lat, p.late = append(p.lat, r.lat...), append(p.late, r.late...)
 	}
-	slices.Sort(p.lat)
-	slices.Sort(p.late)
-	p.p50, p.p90, p.p99, p.p999 = percentile(p.lat, 0.50), percentile(p.lat, 0.90), percentile(p.lat, 0.99), percentile(p.lat, 0.999)
-	p.lateP99 = percentile(p.late, 0.99)
+	p.percentiles()
 	return p
+}
+
+// percentiles sorts the latencies and latenesses and works out the percentiles from them.
+func (r *loadResult) percentiles() {
+	slices.Sort(r.lat)
+	slices.Sort(r.late)
+	r.p50, r.p90, r.p99, r.p999 = percentile(r.lat, 0.50), percentile(r.lat, 0.90), percentile(r.lat, 0.99), percentile(r.lat, 0.999)
+	r.lateP99 = percentile(r.late, 0.99)
 }
 
 func (r loadResult) rps() float64 { return float64(r.requests) / r.seconds }
@@ -110,12 +115,10 @@ func (l load) run() loadResult {
 		}()
 	}
 	wg.Wait()
-	seconds := time.Since(start).Seconds()
-	slices.Sort(lat)
-	slices.Sort(late)
-	return loadResult{requests: requests.Load(), errors: errs.Load(), non2xx: non2.Load(), seconds: seconds,
-		p50: percentile(lat, 0.50), p90: percentile(lat, 0.90), p99: percentile(lat, 0.99), p999: percentile(lat, 0.999),
-		lateP99: percentile(late, 0.99), lat: lat, late: late}
+	res := loadResult{requests: requests.Load(), errors: errs.Load(), non2xx: non2.Load(),
+		seconds: time.Since(start).Seconds(), lat: lat, late: late}
+	res.percentiles()
+	return res
 }
 
 // request is the i-th request of the run: the body, with the i-th key in rotation if there are keys.
