@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -45,9 +44,9 @@ const (
 	DefaultMaxPendingBytes = 12 << 20
 )
 
-// pendingEntryBytes is what an entry takes on the heap besides its sketches' buckets: a pendingRow and its
-// map slot (BenchmarkPendingMemory, with one record an entry).
-const pendingEntryBytes = 520
+// pendingEntryBytes is what an entry takes on the heap besides its sketches' buckets and its names: a
+// pendingRow and its map slot (BenchmarkPendingMemory, with one record an entry).
+const pendingEntryBytes = 408
 
 type dayKey struct {
 	tenant string
@@ -113,45 +112,9 @@ func (m *monthTotals) add(op *Operation) {
 // month's bill (the daily and monthly rows are summed from the entries when written, so a tenant costs
 // one entry, not three; the all-tenants rollups are summed from them too, see rollupBatch).
 type aggregates struct {
-	rows map[pendingKey]*pendingRow
-	// The entries live in slabs of pendingSlab, and the keys' model names are one string per name (each
-	// record brings its own copy, parsed from its call): the collector's work grows with the objects alive,
-	// and an entry was four of them (BenchmarkPendingMemory).
-	slab       [][]pendingRow
-	slabUsed   int               // entries handed out of the last slab
-	models     map[string]string // the model names in the keys
-	bytes      int               // what the entries take on the heap, about
-	since      time.Time         // when the first of them was added; zero when empty
-	quotaSince time.Time         // when the first quota or billing increment not yet written was added; zero if none
-}
-
-type pendingKey struct {
-	rollupKey       // the hourly row (by the hour the call arrived)
-	quotaDay  int64 // the day it counts on, for the quota and the bill (almost always the day of hour)
-}
-
-type pendingRow struct {
-	Rollup
-	counted int64       // calls counted against the quota
-	billed  monthTotals // what billable calls add to the month's bill
-}
-
-// reserve gives the entry's two sketch lists room for a record's latency and time to first byte, growing them
-// together in one allocation: they take a value each from most records, and one object for both halves what
-// the collector marks (the lists were most of the objects the pending entries kept alive).
-func (r *pendingRow) reserve(latency, ttfb int) {
-	l, t := &r.Latency.Sketch, &r.TTFB.Sketch
-	lc, tc := l.listCap(latency), t.listCap(ttfb)
-	if lc == cap(l.small) && tc == cap(t.small) {
-		return
-	}
-	both := make([]uint16, lc+tc)
-	if lc > 0 {
-		l.small = append(both[:0:lc], l.small...)
-	}
-	if tc > 0 {
-		t.small = append(both[lc:lc:lc+tc], t.small...)
-	}
+	pendingEntries
+	since      time.Time // when the first of them was added; zero when empty
+	quotaSince time.Time // when the first quota or billing increment not yet written was added; zero if none
 }
 
 // quotaDay is the day (and month) a record counts on: the day its call was admitted, or else arrived.
@@ -176,22 +139,9 @@ func (a *aggregates) add(op *Operation, quota bool) {
 	if a.since.IsZero() {
 		a.since = time.Now()
 	}
-	if a.rows == nil {
-		a.rows = map[pendingKey]*pendingRow{}
-	}
-	latency, ttfb := sketchIndex(op.Latency.Microseconds()), sketchIndex(op.TTFB.Microseconds())
-	k := pendingKey{rollupKey{tenant: op.TenantID, hour: hourOf(op.At), model: op.Model, opType: op.Type}, unixDay(quotaDay(op))}
-	row := a.rows[k]
-	if row == nil {
-		k.model = a.model(k.model)
-		row = a.newRow()
-		a.rows[k] = row
-		a.bytes += pendingEntryBytes
-	}
-	a.bytes -= row.sketchBytes()
-	row.reserve(latency, ttfb)
-	row.add(op, latency, ttfb)
-	a.bytes += row.sketchBytes()
+	row := a.entry(op)
+	row.add(op, sketchIndex(op.Latency.Microseconds()), sketchIndex(op.TTFB.Microseconds()), &a.arena)
+	a.compact()
 	if quota && op.TenantID != "" && (op.Counted || op.billable()) {
 		if op.Counted {
 			row.counted++
@@ -205,48 +155,20 @@ func (a *aggregates) add(op *Operation, quota bool) {
 	}
 }
 
-// pendingSlab is how many entries a slab holds (48 KB).
-const pendingSlab = 128
-
-// newRow hands out an empty entry from the last slab, or a new slab.
-func (a *aggregates) newRow() *pendingRow {
-	if len(a.slab) == 0 || a.slabUsed == pendingSlab {
-		a.slab = append(a.slab, make([]pendingRow, pendingSlab))
-		a.slabUsed = 0
-	}
-	a.slabUsed++
-	return &a.slab[len(a.slab)-1][a.slabUsed-1]
-}
-
-// model is the one string kept for the model name m.
-func (a *aggregates) model(m string) string {
-	if kept, ok := a.models[m]; ok {
-		return kept
-	}
-	if a.models == nil {
-		a.models = map[string]string{}
-	}
-	m = strings.Clone(m)
-	a.models[m] = m
-	return m
-}
-
 // size is the number of entries pending.
-func (a *aggregates) size() int { return len(a.rows) }
+func (a *aggregates) size() int { return a.counts }
 
 func (a *aggregates) empty() bool { return a.since.IsZero() }
 
 func (a *aggregates) reset() {
-	clear(a.rows)
-	clear(a.models)
-	a.slab, a.slabUsed = nil, 0
-	a.bytes = 0
+	a.pendingEntries.reset()
 	a.since, a.quotaSince = time.Time{}, time.Time{}
 }
 
 // quotaWritten drops the quota and billing increments, once a transaction that wrote them has committed.
 func (a *aggregates) quotaWritten() {
-	for _, row := range a.rows {
+	for n := range a.counts {
+		row := a.row(uint32(n))
 		row.counted, row.billed = 0, monthTotals{}
 	}
 	a.quotaSince = time.Time{}
@@ -257,12 +179,12 @@ func (a *aggregates) quotaWritten() {
 func (a *aggregates) writeQuota(ctx context.Context, run stmtRunner) error {
 	counted := map[dayKey]int64{}
 	billed := map[monthKey]*monthTotals{}
-	for k, row := range a.rows {
+	a.each(func(k pendingKey, tenant, model, opType string, row *pendingRow) {
 		if row.counted > 0 {
-			counted[dayKey{k.tenant, k.quotaDay}] += row.counted
+			counted[dayKey{tenant, k.quotaDay}] += row.counted
 		}
 		if row.billed.operations > 0 {
-			mk := monthKey{k.tenant, monthIndex(time.Unix(k.quotaDay*86400, 0)), k.opType, k.model}
+			mk := monthKey{tenant, monthIndex(time.Unix(k.quotaDay*86400, 0)), opType, model}
 			m := billed[mk]
 			if m == nil {
 				m = new(monthTotals)
@@ -270,7 +192,7 @@ func (a *aggregates) writeQuota(ctx context.Context, run stmtRunner) error {
 			}
 			m.merge(&row.billed)
 		}
-	}
+	})
 	for k, n := range counted {
 		if _, err := run.exec(ctx, addDailyUsage, k.tenant, k.String(), n); err != nil {
 			return fmt.Errorf("adding daily usage: %w", err)
@@ -287,25 +209,28 @@ func (a *aggregates) writeQuota(ctx context.Context, run stmtRunner) error {
 
 // writeRollups adds the pending rollups to the hourly tables inside run's transaction.
 func (a *aggregates) writeRollups(ctx context.Context, run stmtRunner) error {
-	hourly := rollupBatch{tenants: make(map[rollupKey]*Rollup, len(a.rows))}
-	var merged map[rollupKey]bool // hourly rows that are copies, made where one hour has two quota days
-	for k, row := range a.rows {
-		switch r := hourly.tenants[k.rollupKey]; {
-		case r == nil:
-			hourly.tenants[k.rollupKey] = &row.Rollup
-		case merged[k.rollupKey]:
-			r.Merge(&row.Rollup)
+	hourly := rollupBatch{tenants: make(map[rollupKey]*Rollup, a.counts)}
+	rollups := make([]Rollup, 0, a.counts) // one allocation for all
+	var merged map[rollupKey]bool          // hourly rows that are copies, made where one hour has two quota days
+	a.each(func(pk pendingKey, tenant, model, opType string, row *pendingRow) {
+		rollups = append(rollups, row.rollup(&a.arena))
+		k, r := rollupKey{tenant: tenant, hour: pk.hour, model: model, opType: opType}, &rollups[len(rollups)-1]
+		switch sum := hourly.tenants[k]; {
+		case sum == nil:
+			hourly.tenants[k] = r
+		case merged[k]:
+			sum.Merge(r)
 		default: // a call across midnight: merge into a copy, as a failed write keeps the entries pending
 			c := new(Rollup)
+			c.Merge(sum)
 			c.Merge(r)
-			c.Merge(&row.Rollup)
-			hourly.tenants[k.rollupKey] = c
+			hourly.tenants[k] = c
 			if merged == nil {
 				merged = map[rollupKey]bool{}
 			}
-			merged[k.rollupKey] = true
+			merged[k] = true
 		}
-	}
+	})
 	return hourly.write(ctx, run)
 }
 
@@ -356,7 +281,7 @@ func (w *Writer) flushTotals(rollups bool) error {
 // aggregatesDue reports whether all the pending totals should be written now (the rollups' turn, or they
 // take too much memory).
 func (w *Writer) aggregatesDue() bool {
-	return !w.pending.empty() && (time.Since(w.pending.since) >= w.rollupInterval || w.pending.bytes >= w.maxPending)
+	return !w.pending.empty() && (time.Since(w.pending.since) >= w.rollupInterval || w.pending.bytes() >= w.maxPending)
 }
 
 // quotaDue reports whether the pending quota and billing increments should be written now.

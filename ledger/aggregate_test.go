@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 // TestTotalsTrailTheRecords: the totals are written when read (Flush) or once AggregateInterval has passed,
@@ -360,97 +357,6 @@ func TestTotalsOfAnHourOnTwoQuotaDays(t *testing.T) {
 		if r.Requests != 3 || r.Latency.Count != 3 || r.Latency.Sketch.Count() != 3 {
 			t.Errorf("hourly row: %d requests, latency count %d, sketch %d; want 3 each", r.Requests, r.Latency.Count, r.Latency.Sketch.Count())
 		}
-	}
-}
-
-// The pending entries keep one string per model name however many records brought their own copy, and share
-// slabs: the collector's work grows with the objects alive, thousands of entries wait at once, and a reset
-// lets all of them go.
-func TestPendingEntriesShareTheirModelNames(t *testing.T) {
-	var a aggregates
-	at := time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)
-	for i := range 3 * pendingSlab {
-		op := testOp("", fmt.Sprint("t", i), at)
-		op.Model = strings.Clone("gpt-4o-mini")
-		a.add(op, true)
-	}
-	if a.size() != 3*pendingSlab {
-		t.Fatalf("%d entries, want %d", a.size(), 3*pendingSlab)
-	}
-	var first *byte
-	for k, row := range a.rows {
-		if first == nil {
-			first = unsafe.StringData(k.model)
-		}
-		if unsafe.StringData(k.model) != first {
-			t.Fatalf("entry %q keeps its own copy of the model name", k.tenant)
-		}
-		if row.Requests != 1 {
-			t.Fatalf("entry %q counts %d requests, want 1", k.tenant, row.Requests)
-		}
-	}
-	if len(a.slab) != 3 {
-		t.Errorf("%d slabs for %d entries, want 3", len(a.slab), 3*pendingSlab)
-	}
-	a.reset()
-	if len(a.slab) != 0 || len(a.models) != 0 {
-		t.Errorf("reset kept %d slabs and %d model names", len(a.slab), len(a.models))
-	}
-	a.add(testOp("", "t0", at), true)
-	if a.size() != 1 || a.rows[pendingKey{rollupKey{"t0", hourOf(at), "", "chat"}, unixDay(at)}] == nil {
-		t.Errorf("after reset: %d entries", a.size())
-	}
-}
-
-// An entry's two sketch lists, latency and time to first byte, grow together in one allocation, and hold
-// what each record brought.
-func TestPendingSketchListsShareOneAllocation(t *testing.T) {
-	var a aggregates
-	at := time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)
-	for i := range 20 {
-		op := testOp("", "acme", at)
-		op.Latency, op.TTFB = time.Duration(100+i)*time.Millisecond, time.Duration(10+i)*time.Millisecond
-		a.add(op, true)
-	}
-	denied := testOp("", "acme", at) // no latency or time to first byte of its own
-	denied.Outcome = OutcomeDeniedRate
-	a.add(denied, true)
-	if a.size() != 1 {
-		t.Fatalf("%d entries, want 1", a.size())
-	}
-	for _, row := range a.rows {
-		l, f := &row.Latency.Sketch, &row.TTFB.Sketch
-		if l.Count() != 20 || f.Count() != 20 || len(l.small) != 20 || len(f.small) != 20 {
-			t.Fatalf("sketches hold %d and %d values (lists %d and %d), want 20 each", l.Count(), f.Count(), len(l.small), len(f.small))
-		}
-		if unsafe.SliceData(f.small) != (*uint16)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.small)), 2*cap(l.small))) {
-			t.Error("the two lists are two allocations")
-		}
-		if want := 2*cap(l.small) + 2*cap(f.small); row.sketchBytes() != want {
-			t.Errorf("sketchBytes %d, want %d", row.sketchBytes(), want)
-		}
-	}
-	// A record that finds both lists full grows them with one allocation.
-	timed := func() *Operation {
-		op := testOp("", "acme", at)
-		op.Latency, op.TTFB = 300*time.Millisecond, 30*time.Millisecond
-		return op
-	}
-	for _, row := range a.rows {
-		for len(row.Latency.Sketch.small) < cap(row.Latency.Sketch.small) {
-			a.add(timed(), true)
-		}
-		if len(row.TTFB.Sketch.small) != cap(row.TTFB.Sketch.small) {
-			t.Fatalf("time to first byte list %d of %d, want full", len(row.TTFB.Sketch.small), cap(row.TTFB.Sketch.small))
-		}
-	}
-	op := timed()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	a.add(op, true)
-	runtime.ReadMemStats(&after)
-	if n := after.Mallocs - before.Mallocs; n != 1 {
-		t.Errorf("growing both lists took %d allocations, want 1", n)
 	}
 }
 

@@ -24,6 +24,14 @@ import (
 // Latency and TTFB cover calls only (succeeded and failed): a denial answers in microseconds and would hide
 // the upstream's latency. TTFB covers the calls whose answer reached the client at all.
 type Rollup struct {
+	rollupCounts
+	Latency Timing
+	TTFB    Timing
+}
+
+// rollupCounts is a Rollup but for its timings: the counts and sums, no pointers (the writer keeps thousands
+// of them pending, see pendingRow).
+type rollupCounts struct {
 	Requests  int64
 	Succeeded int64
 	Failed4xx int64
@@ -36,9 +44,6 @@ type Rollup struct {
 	OutputTokens     int64
 	ReasoningTokens  int64
 	Cost             int64 // nano-units of the currency
-
-	Latency Timing
-	TTFB    Timing
 }
 
 // Denials counts requests the gateway refused, by outcome.
@@ -58,12 +63,22 @@ func (d Denials) Total() int64 {
 
 // Timing summarizes durations in microseconds.
 type Timing struct {
+	timingStats
+	Sketch Sketch
+}
+
+// timingStats is a Timing but for its sketch.
+type timingStats struct {
 	Count, SumUS, MinUS, MaxUS int64 // MinUS and MaxUS are 0 when Count is 0
-	Sketch                     Sketch
 }
 
 // add counts d, whose sketch bucket is bucket.
 func (t *Timing) add(d time.Duration, bucket int) {
+	t.timingStats.add(d)
+	t.Sketch.addIndex(bucket, 1)
+}
+
+func (t *timingStats) add(d time.Duration) {
 	us := d.Microseconds()
 	if t.Count == 0 || us < t.MinUS {
 		t.MinUS = us
@@ -71,11 +86,7 @@ func (t *Timing) add(d time.Duration, bucket int) {
 	t.MaxUS = max(t.MaxUS, us)
 	t.Count++
 	t.SumUS += us
-	t.Sketch.addIndex(bucket, 1)
 }
-
-// sketchBytes is what the rollup's sketches take on the heap.
-func (r *Rollup) sketchBytes() int { return r.Latency.Sketch.heapBytes() + r.TTFB.Sketch.heapBytes() }
 
 func (t *Timing) merge(o *Timing) {
 	if o.Count == 0 {
@@ -120,6 +131,18 @@ func (r *Rollup) Add(op *Operation) {
 
 // add is Add with the record's sketch buckets worked out (once for all the rollups a record goes to).
 func (r *Rollup) add(op *Operation, latency, ttfb int) {
+	timed, firstByte := r.rollupCounts.add(op)
+	if timed {
+		r.Latency.add(op.Latency, latency)
+	}
+	if firstByte {
+		r.TTFB.add(op.TTFB, ttfb)
+	}
+}
+
+// add counts op, and reports whether its latency and its time to first byte count in the timings: a call's
+// latency does, and its time to first byte if its answer reached the client.
+func (r *rollupCounts) add(op *Operation) (latency, ttfb bool) {
 	r.Requests++
 	call := true
 	switch op.Outcome {
@@ -160,16 +183,18 @@ func (r *Rollup) add(op *Operation, latency, ttfb int) {
 	r.OutputTokens += u.OutputTokens
 	r.ReasoningTokens += u.ReasoningTokens
 	r.Cost += op.Cost
-	if call {
-		r.Latency.add(op.Latency, latency)
-		if op.TTFB >= time.Microsecond { // as recorded: ttfb_us 0 is an answer that never reached the client
-			r.TTFB.add(op.TTFB, ttfb)
-		}
-	}
+	// as recorded: ttfb_us 0 is an answer that never reached the client
+	return call, call && op.TTFB >= time.Microsecond
 }
 
 // Merge adds o's facts to r.
 func (r *Rollup) Merge(o *Rollup) {
+	r.rollupCounts.merge(&o.rollupCounts)
+	r.Latency.merge(&o.Latency)
+	r.TTFB.merge(&o.TTFB)
+}
+
+func (r *rollupCounts) merge(o *rollupCounts) {
 	r.Requests += o.Requests
 	r.Succeeded += o.Succeeded
 	r.Failed4xx += o.Failed4xx
@@ -187,8 +212,6 @@ func (r *Rollup) Merge(o *Rollup) {
 	r.OutputTokens += o.OutputTokens
 	r.ReasoningTokens += o.ReasoningTokens
 	r.Cost += o.Cost
-	r.Latency.merge(&o.Latency)
-	r.TTFB.merge(&o.TTFB)
 }
 
 // rollupColumns are the stored facts, in the order of row.fields.

@@ -71,33 +71,23 @@ func (s *Sketch) addIndex(i int, n uint64) {
 }
 
 // keepsList reports whether n more values of bucket i go to the list of buckets rather than to bins: while
-// the list has room for them, or else while the list, grown (about twice as long, 2 bytes a value), takes no
-// more bytes than bins over the buckets its values span (8 bytes a bucket). Most sketches the writer holds
-// are a tenant's pending totals: thousands wait at once, with a few to a few hundred values each over a
-// hundred buckets or more, which as bins took 6 KB apiece (BenchmarkPendingMemory). Checking the span only
-// when the list must grow keeps an add O(1), amortized.
+// the list has room for them, or else while listPays.
 func (s *Sketch) keepsList(i int, n uint64) bool {
 	need := uint64(len(s.small)) + n
-	if need <= uint64(cap(s.small)) {
-		return true
-	}
+	return need <= uint64(cap(s.small)) || listPays(s.small, i, need)
+}
+
+// listPays reports whether a list of buckets grown to need values, to take a value of bucket i (about twice
+// as long, 2 bytes a value), takes no more bytes than bins over the buckets its values span (8 bytes a
+// bucket). Most sketches the writer holds are a tenant's pending totals: thousands wait at once, with a few
+// to a few hundred values each over a hundred buckets or more, which as bins took 6 KB apiece
+// (BenchmarkPendingMemory). Checking the span only when the list must grow keeps an add O(1), amortized.
+func listPays(list []uint16, i int, need uint64) bool {
 	lo, hi := i, i
-	for _, b := range s.small {
+	for _, b := range list {
 		lo, hi = min(lo, int(b)), max(hi, int(b))
 	}
 	return 2*2*need <= 8*uint64(hi-lo+1)
-}
-
-// listCap is the capacity s's list needs to take a value of bucket i without growing: its capacity, or
-// twice that when it is full and keeps a list (keepsList); 0 when s has bins.
-func (s *Sketch) listCap(i int) int {
-	switch {
-	case s.bins != nil:
-		return 0
-	case len(s.small) == cap(s.small) && s.keepsList(i, 1):
-		return max(4, 2*cap(s.small))
-	}
-	return cap(s.small)
 }
 
 // heapBytes is what the sketch's buckets take on the heap.
@@ -137,24 +127,36 @@ func (s *Sketch) each(f func(i int, n uint64)) {
 	}
 }
 
-// grow makes bins cover the buckets [from, to). A new sketch gets exactly the buckets asked for: most hold a
-// few values (a tenant's hour, a few seconds of pending totals), and thousands of them are held at once. A
-// sketch that grows grows by half its size at least, so filling one bucket at a time copies little.
+// grow makes bins cover the buckets [from, to).
 func (s *Sketch) grow(from, to int) {
-	if len(s.bins) == 0 {
-		s.lo, s.bins = from, make([]uint64, to-from)
-		return
-	}
-	extra := max(len(s.bins)/2, 4)
-	if from < s.lo {
-		lo := max(min(from, s.lo-extra), 0)
-		grown := make([]uint64, s.lo-lo+len(s.bins))
+	lo, hi := binsRange(s.lo, len(s.bins), from, to)
+	switch {
+	case len(s.bins) == 0:
+		s.lo, s.bins = lo, make([]uint64, hi-lo)
+	case lo < s.lo || hi > s.lo+len(s.bins):
+		grown := make([]uint64, hi-lo)
 		copy(grown[s.lo-lo:], s.bins)
 		s.lo, s.bins = lo, grown
 	}
-	if hi := s.lo + len(s.bins); to > hi {
-		s.bins = append(s.bins, make([]uint64, min(max(to, hi+extra), SketchBuckets)-hi)...)
+}
+
+// binsRange is the buckets [lo, hi) that n bins from bucket first grow to, to cover [from, to). New bins get
+// exactly the buckets asked for: most hold a few values (a tenant's hour, a few seconds of pending totals),
+// and thousands of them are held at once. Bins that grow grow by half their size at least, so filling one
+// bucket at a time copies little.
+func binsRange(first, n, from, to int) (lo, hi int) {
+	if n == 0 {
+		return from, to
 	}
+	lo, hi = first, first+n
+	extra := max(n/2, 4)
+	if from < lo {
+		lo = max(min(from, lo-extra), 0)
+	}
+	if to > hi {
+		hi = min(max(to, hi+extra), SketchBuckets)
+	}
+	return lo, hi
 }
 
 // Merge adds o's values to s.

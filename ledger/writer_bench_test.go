@@ -214,11 +214,11 @@ func BenchmarkPendingMemory(b *testing.B) {
 						a.add(&ops[i], true)
 					}
 				}
-				gcNs = float64(fastestGC()-gcBefore) / float64(len(a.rows))
+				gcNs = float64(fastestGC()-gcBefore) / float64(a.size())
 				runtime.ReadMemStats(&ms)
-				perEntry = float64(ms.HeapAlloc-before) / float64(len(a.rows))
-				objects = float64(ms.HeapObjects-objsBefore) / float64(len(a.rows))
-				estimate = float64(a.bytes) / float64(len(a.rows))
+				perEntry = float64(ms.HeapAlloc-before) / float64(a.size())
+				objects = float64(ms.HeapObjects-objsBefore) / float64(a.size())
+				estimate = float64(a.bytes()) / float64(a.size())
 				runtime.KeepAlive(&a)
 			}
 			b.ReportMetric(perEntry, "B/entry")
