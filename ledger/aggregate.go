@@ -179,7 +179,7 @@ func (a *aggregates) quotaWritten() {
 func (a *aggregates) writeQuota(ctx context.Context, run stmtRunner) error {
 	counted := map[dayKey]int64{}
 	billed := map[monthKey]*monthTotals{}
-	a.each(func(k pendingKey, tenant, model, opType string, row *pendingRow) {
+	a.each(func(k pendingKey, tenant, model, opType string, row *pendingRow) error {
 		if row.counted > 0 {
 			counted[dayKey{tenant, k.quotaDay}] += row.counted
 		}
@@ -192,6 +192,7 @@ func (a *aggregates) writeQuota(ctx context.Context, run stmtRunner) error {
 			}
 			m.merge(&row.billed)
 		}
+		return nil
 	})
 	for k, n := range counted {
 		if _, err := run.exec(ctx, addDailyUsage, k.tenant, k.String(), n); err != nil {
@@ -207,31 +208,17 @@ func (a *aggregates) writeQuota(ctx context.Context, run stmtRunner) error {
 	return nil
 }
 
-// writeRollups adds the pending rollups to the hourly tables inside run's transaction.
+// writeRollups adds the pending rollups to the hourly tables inside run's transaction, one entry at a time:
+// an entry becomes a Rollup only for its write.
 func (a *aggregates) writeRollups(ctx context.Context, run stmtRunner) error {
-	hourly := rollupBatch{tenants: make(map[rollupKey]*Rollup, a.counts)}
-	rollups := make([]Rollup, 0, a.counts) // one allocation for all
-	var merged map[rollupKey]bool          // hourly rows that are copies, made where one hour has two quota days
-	a.each(func(pk pendingKey, tenant, model, opType string, row *pendingRow) {
-		rollups = append(rollups, row.rollup(&a.arena))
-		k, r := rollupKey{tenant: tenant, hour: pk.hour, model: model, opType: opType}, &rollups[len(rollups)-1]
-		switch sum := hourly.tenants[k]; {
-		case sum == nil:
-			hourly.tenants[k] = r
-		case merged[k]:
-			sum.Merge(r)
-		default: // a call across midnight: merge into a copy, as a failed write keeps the entries pending
-			c := new(Rollup)
-			c.Merge(sum)
-			c.Merge(r)
-			hourly.tenants[k] = c
-			if merged == nil {
-				merged = map[rollupKey]bool{}
-			}
-			merged[k] = true
-		}
-	})
-	return hourly.write(ctx, run)
+	w := rollupWrite{run: run}
+	if err := a.each(func(pk pendingKey, tenant, model, opType string, row *pendingRow) error {
+		r := row.rollup(&a.arena)
+		return w.tenant(ctx, rollupKey{tenant: tenant, hour: pk.hour, model: model, opType: opType}, &r)
+	}); err != nil {
+		return err
+	}
+	return w.finish(ctx)
 }
 
 // flushAggregates writes all the pending totals and both marks in one transaction.

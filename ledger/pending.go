@@ -234,11 +234,14 @@ func (p *pendingEntries) id(kind int, name string, copied bool) uint32 {
 	return id
 }
 
-// each calls f with each entry and its key's names.
-func (p *pendingEntries) each(f func(k pendingKey, tenant, model, opType string, row *pendingRow)) {
+// each calls f with each entry and its key's names, until f returns an error.
+func (p *pendingEntries) each(f func(k pendingKey, tenant, model, opType string, row *pendingRow) error) error {
 	for k, n := range p.index {
-		f(k, p.names[k.tenant], p.names[k.model], p.names[k.opType], p.row(n))
+		if err := f(k, p.names[k.tenant], p.names[k.model], p.names[k.opType], p.row(n)); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // bytes is what the entries take on the heap, about: pendingEntryBytes an entry, the sketches' arrays (their

@@ -68,10 +68,11 @@ func TestPendingEntriesShareNamesAndSlabs(t *testing.T) {
 	if want := 3*pendingSlab + 2; len(a.names) != want { // the tenants, one model, one type
 		t.Errorf("%d names, want %d", len(a.names), want)
 	}
-	a.each(func(k pendingKey, tenant, model, opType string, row *pendingRow) {
+	a.each(func(k pendingKey, tenant, model, opType string, row *pendingRow) error {
 		if model != "gpt-4o-mini" || opType != "chat" || row.Requests != 2 || row.counted != 2 {
 			t.Fatalf("entry %q: model %q, type %q, %d requests, %d counted; want gpt-4o-mini, chat, 2, 2", tenant, model, opType, row.Requests, row.counted)
 		}
+		return nil
 	})
 	if len(a.slabs) != 3 {
 		t.Errorf("%d slabs for %d entries, want 3", len(a.slabs), 3*pendingSlab)
@@ -148,7 +149,7 @@ func TestPendingSketchesMatchSketch(t *testing.T) {
 // expectPending checks that each entry of a reads back as the Rollup want gives for its tenant.
 func expectPending(t *testing.T, a *aggregates, want func(tenant string) *Rollup, also func(*pendingRow)) {
 	t.Helper()
-	a.each(func(_ pendingKey, tenant string, _, _ string, row *pendingRow) {
+	a.each(func(_ pendingKey, tenant string, _, _ string, row *pendingRow) error {
 		got, want := row.rollup(&a.arena), want(tenant)
 		if got.rollupCounts != want.rollupCounts || got.Latency.timingStats != want.Latency.timingStats ||
 			got.TTFB.timingStats != want.TTFB.timingStats {
@@ -165,6 +166,7 @@ func expectPending(t *testing.T, a *aggregates, want func(tenant string) *Rollup
 		if also != nil {
 			also(row)
 		}
+		return nil
 	})
 }
 

@@ -317,26 +317,45 @@ var rollupSQL = func() (q struct{ getTenant, putTenant, getAll, putAll string })
 // A Go SQL function merging them inside the upsert was tried: go-sqlite3 calls it through reflection, which
 // cost what the read saves.)
 func (b *rollupBatch) write(ctx context.Context, run stmtRunner) error {
-	all := map[rollupKey]*Rollup{}
+	w := rollupWrite{run: run}
 	for k, r := range b.tenants {
-		k.tenant = ""
-		sum := all[k]
-		if sum == nil {
-			sum = new(Rollup)
-			all[k] = sum
-		}
-		sum.Merge(r)
-	}
-	var vals []driver.Value // reused: a row's key and columns
-	for k, r := range b.tenants {
-		vals = append(vals[:0], k.tenant, k.hour, k.model, k.opType)
-		if err := mergeRollup(ctx, run, rollupSQL.getTenant, rollupSQL.putTenant, r, vals); err != nil {
-			return fmt.Errorf("adding hourly usage of %q: %w", k.tenant, err)
+		if err := w.tenant(ctx, k, r); err != nil {
+			return err
 		}
 	}
-	for k, r := range all {
-		vals = append(vals[:0], k.hour, k.model, k.opType)
-		if err := mergeRollup(ctx, run, rollupSQL.getAll, rollupSQL.putAll, r, vals); err != nil {
+	return w.finish(ctx)
+}
+
+// rollupWrite adds tenants' rollups to hourly_usage one at a time, and their sums to hourly_usage_all at the end.
+// A key may come more than once (a read sees what the transaction wrote before it).
+type rollupWrite struct {
+	run  stmtRunner
+	all  map[rollupKey]*Rollup // the sums over the tenants, by key without the tenant
+	vals []driver.Value        // reused: a row's key and columns
+}
+
+func (w *rollupWrite) tenant(ctx context.Context, k rollupKey, r *Rollup) error {
+	w.vals = append(w.vals[:0], k.tenant, k.hour, k.model, k.opType)
+	if err := mergeRollup(ctx, w.run, rollupSQL.getTenant, rollupSQL.putTenant, r, w.vals); err != nil {
+		return fmt.Errorf("adding hourly usage of %q: %w", k.tenant, err)
+	}
+	if w.all == nil {
+		w.all = map[rollupKey]*Rollup{}
+	}
+	k.tenant = ""
+	sum := w.all[k]
+	if sum == nil {
+		sum = new(Rollup)
+		w.all[k] = sum
+	}
+	sum.Merge(r)
+	return nil
+}
+
+func (w *rollupWrite) finish(ctx context.Context) error {
+	for k, r := range w.all {
+		w.vals = append(w.vals[:0], k.hour, k.model, k.opType)
+		if err := mergeRollup(ctx, w.run, rollupSQL.getAll, rollupSQL.putAll, r, w.vals); err != nil {
 			return fmt.Errorf("adding hourly usage of all tenants: %w", err)
 		}
 	}
