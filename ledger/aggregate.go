@@ -34,11 +34,11 @@ const (
 	DefaultAggregateInterval = DefaultRollupInterval // daily_usage and monthly_usage
 	DefaultRollupInterval    = 5 * time.Minute       // the hourly rollups
 	// DefaultMaxPendingBytes of pending entries write all the totals at once, whenever they are due. An entry
-	// takes about 520 bytes and 2 bytes a record in its sketches (more for tenants with many records, at most
+	// takes about 410 bytes and 2-4 bytes a record in its sketches (more for tenants with many records, at most
 	// what bins over their latencies' buckets take): 12 MiB holds 20,000 entries of about 25 records each,
 	// 10,000 tenants' two entries through about a minute of 7,000 requests/s. It was a count of entries
 	// (20,000), which bounded memory only while sketches stayed small: 20,000 entries of 150 records each held
-	// 6.4 KB apiece in sketch bins, 130 MB (1.5 KB apiece now). 10 MiB was tried: 20,000 entries alone nearly
+	// 6.4 KB apiece in sketch bins, 130 MB (2.0 KB apiece now). 10 MiB was tried: 20,000 entries alone nearly
 	// fill it, so the totals were written about as often as with the count (BenchmarkWriterPaced with 10,000
 	// tenants: 16.5-17.6 against 13.1-14.3 µs a record), for a peak RSS within the benchmark's spread.
 	DefaultMaxPendingBytes = 12 << 20
@@ -222,14 +222,12 @@ func (a *aggregates) writeRollups(ctx context.Context, run stmtRunner) error {
 }
 
 // flushAggregates writes all the pending totals and both marks in one transaction.
-func (w *Writer) flushAggregates() error { return w.flushTotals(true) }
-
-// flushQuota writes the pending quota and billing increments and aggregated_seq; the rollups stay pending.
-func (w *Writer) flushQuota() error { return w.flushTotals(false) }
+func (w *Writer) flushAggregates() error { return w.flushTotals(true, nil) }
 
 // flushTotals writes the pending quota and billing increments and aggregated_seq, and with rollups also the
-// rollups and rollup_seq, in one transaction. On failure everything stays pending, for a later attempt.
-func (w *Writer) flushTotals(rollups bool) error {
+// rollups and rollup_seq, in one transaction, paced with pause if it is not nil (pacedRunner). On failure
+// everything stays pending, for a later attempt.
+func (w *Writer) flushTotals(rollups bool, pause func(time.Duration)) error {
 	if w.pending.quotaSince.IsZero() && (!rollups || w.pending.empty()) &&
 		w.lastSeq == w.aggregatedSeq && (!rollups || w.lastSeq == w.rollupSeq) {
 		return nil
@@ -240,11 +238,15 @@ func (w *Writer) flushTotals(rollups bool) error {
 	}
 	ctx := context.Background()
 	if err := w.inTx(func(d *driverStmts) error {
-		if err := w.pending.writeQuota(ctx, d); err != nil {
+		var run stmtRunner = d
+		if pause != nil {
+			run = &pacedRunner{stmtRunner: d, every: totalsSlice, now: time.Now, pause: pause}
+		}
+		if err := w.pending.writeQuota(ctx, run); err != nil {
 			return err
 		}
 		if rollups {
-			if err := w.pending.writeRollups(ctx, d); err != nil {
+			if err := w.pending.writeRollups(ctx, run); err != nil {
 				return err
 			}
 		}

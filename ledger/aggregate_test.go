@@ -1,10 +1,13 @@
 package ledger
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 )
@@ -366,5 +369,92 @@ func TestQuotaTotalsWaitForTheRollupsByDefault(t *testing.T) {
 	w := newTestWriter(t, openTestStore(t), WriterOptions{})
 	if w.aggInterval < w.rollupInterval {
 		t.Errorf("quota totals every %v, rollups every %v: want the quota written with the rollups", w.aggInterval, w.rollupInterval)
+	}
+}
+
+// countingRunner counts the statements it is given and takes a millisecond of a fake clock for each.
+type countingRunner struct {
+	execs int
+	clock *time.Time
+}
+
+func (c *countingRunner) exec(context.Context, string, ...driver.Value) (driver.Result, error) {
+	c.execs++
+	*c.clock = c.clock.Add(time.Millisecond)
+	return nil, nil
+}
+
+func (c *countingRunner) queryRow2(context.Context, string, ...driver.Value) ([]byte, []byte, error) {
+	return nil, nil, nil
+}
+
+// A paced write pauses after every slice of statements for as long as the slice took.
+func TestPacedRunnerPausesAsLongAsEachSlice(t *testing.T) {
+	clock := time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)
+	var pauses []time.Duration
+	run := &countingRunner{clock: &clock}
+	p := &pacedRunner{stmtRunner: run, every: 4, now: func() time.Time { return clock },
+		pause: func(d time.Duration) { pauses = append(pauses, d); clock = clock.Add(d) }}
+	for range 10 {
+		p.exec(context.Background(), "")
+	}
+	if run.execs != 10 || len(pauses) != 2 || pauses[0] != 4*time.Millisecond || pauses[1] != 4*time.Millisecond {
+		t.Errorf("%d statements, pauses %v; want 10 and [4ms 4ms]", run.execs, pauses)
+	}
+}
+
+// The writer paces the totals write that falls due with batch durability, where nobody waits for it; not
+// with sync durability, where requests wait for their record's commit, nor for a Flush.
+func TestDueTotalsWritePacedInBatchModeOnly(t *testing.T) {
+	var mu sync.Mutex
+	paused := 0
+	pauseTotals = func(time.Duration) { mu.Lock(); paused++; mu.Unlock() }
+	t.Cleanup(func() { pauseTotals = time.Sleep })
+	pauses := func() int { mu.Lock(); defer mu.Unlock(); return paused }
+	const tenants = 3 * totalsSlice // a daily, a monthly and two hourly statements each
+	for _, tc := range []struct {
+		name  string
+		sync  bool
+		flush bool
+		want  bool
+	}{{"batch", false, false, true}, {"sync", true, false, false}, {"flush", false, true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			paused = 0
+			mu.Unlock()
+			s := openTestStore(t)
+			interval := time.Hour
+			if !tc.flush {
+				interval = 50 * time.Millisecond
+			}
+			w := newTestWriter(t, s, WriterOptions{Interval: time.Millisecond, Sync: tc.sync, AggregateInterval: interval, RollupInterval: interval})
+			for i := range tenants {
+				if err := w.Record(testCtx(t), testOp(fmt.Sprint("op", i), fmt.Sprint("t", i), opDay)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.flush {
+				if err := w.Flush(testCtx(t)); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				// The totals fall due with the next batch after the interval.
+				for i := 0; len(usageOn(t, s, opDay)) < tenants; i++ {
+					if i > 500 {
+						t.Fatal("the totals were not written")
+					}
+					time.Sleep(10 * time.Millisecond)
+					if err := w.Record(testCtx(t), testOp(fmt.Sprint("late", i), "t0", opDay)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if got := len(usageOn(t, s, opDay)); got != tenants {
+				t.Fatalf("daily usage of %d tenants, want %d", got, tenants)
+			}
+			if n := pauses(); (n > 0) != tc.want {
+				t.Errorf("%d pauses, want some: %v", n, tc.want)
+			}
+		})
 	}
 }

@@ -68,8 +68,12 @@ type Writer struct {
 	lastSeq, aggregatedSeq, rollupSeq int64
 	aggInterval, rollupInterval       time.Duration
 	maxPending                        int
-	fresh                             []*Operation // the records a batch inserted (not already present)
+	pause                             func(time.Duration) // between the slices of a paced write of the totals
+	fresh                             []*Operation        // the records a batch inserted (not already present)
 }
+
+// pauseTotals pauses a paced write of the totals between its slices (a variable for tests).
+var pauseTotals = time.Sleep
 
 // item is a record to write or, with a nil op, a flush barrier; done, if set, receives the commit's result.
 type item struct {
@@ -102,7 +106,7 @@ func (s *Store) NewWriter(o WriterOptions) (*Writer, error) {
 	}
 	w := &Writer{store: s, queue: make(chan item, o.QueueSize), urgent: make(chan struct{}, 1), maxBatch: o.MaxBatch,
 		log: o.Logger, onCommit: o.OnCommit, outbox: outbox{hooks: s.Webhooks()}, stopped: make(chan struct{}),
-		aggInterval: o.AggregateInterval, rollupInterval: o.RollupInterval, maxPending: o.MaxPendingBytes}
+		aggInterval: o.AggregateInterval, rollupInterval: o.RollupInterval, maxPending: o.MaxPendingBytes, pause: pauseTotals}
 	w.SetDurability(o.Sync, o.Interval)
 	if err := w.withConn(func(d *driverStmts) error { // fail at start, not at the first write, on a bad statement
 		for _, q := range []string{insertOperation, addDailyUsage, addMonthlyUsage, rollupSQL.getTenant, rollupSQL.putTenant,
@@ -274,7 +278,7 @@ func (w *Writer) run() {
 		switch {
 		case err != nil:
 		case barrier:
-			totalsErr = w.writeAggregates()
+			totalsErr = w.writeAggregates(nil) // someone waits
 		default:
 			w.writeDueTotals()
 		}
@@ -291,22 +295,28 @@ func (w *Writer) run() {
 	}
 }
 
-// writeDueTotals writes the totals that are due: all of them, or the quota and billing increments.
+// writeDueTotals writes the totals that are due: all of them, or the quota and billing increments. With batch
+// durability the write is paced (pacedRunner): nobody waits for it, and requests share the CPU with it.
 func (w *Writer) writeDueTotals() {
+	var pause func(time.Duration)
+	if !w.sync.Load() {
+		pause = w.pause
+	}
 	switch {
 	case w.aggregatesDue():
-		w.writeAggregates()
+		w.writeAggregates(pause)
 	case w.quotaDue():
-		if err := w.flushQuota(); err != nil {
+		if err := w.flushTotals(false, pause); err != nil {
 			w.log.Error("writing usage totals", zap.Error(err), zap.Int("rows", w.pending.size()))
 		}
 	}
 }
 
-// writeAggregates writes the pending totals, logging a failure; they stay pending for the next attempt.
-func (w *Writer) writeAggregates() error {
+// writeAggregates writes the pending totals, paced with pause if not nil, logging a failure; they stay pending
+// for the next attempt.
+func (w *Writer) writeAggregates(pause func(time.Duration)) error {
 	rows := w.pending.size()
-	if err := w.flushAggregates(); err != nil {
+	if err := w.flushTotals(true, pause); err != nil {
 		w.log.Error("writing usage totals", zap.Error(err), zap.Int("rows", rows))
 		return err
 	}
@@ -318,7 +328,7 @@ func (w *Writer) writeAggregates() error {
 func (w *Writer) finish() {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; attempt <= 5; attempt++ {
-		if w.writeAggregates() == nil {
+		if w.writeAggregates(nil) == nil {
 			return
 		}
 		time.Sleep(backoff)
