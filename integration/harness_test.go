@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,14 +33,26 @@ type gateway struct {
 	client   *http.Client
 }
 
+// usedPorts are the ports freePort has handed out in this process.
+var usedPorts sync.Map
+
+// freePort is a loopback port free now and not handed out before in this process: an earlier test's server
+// may still hold its ports for a moment (Caddy stops a replaced admin endpoint after starting the new one),
+// and a port the kernel hands out again then reaches the wrong server (a proxied call answered 403 by an old
+// admin endpoint, seen once in CI).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if _, seen := usedPorts.LoadOrStore(port, true); !seen {
+			return strconv.Itoa(port)
+		}
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 // start loads template (a Caddyfile body, without the global options block's admin/http settings, which the
