@@ -156,7 +156,7 @@ func (a *aggregates) add(op *Operation, quota bool) {
 }
 
 // size is the number of entries pending.
-func (a *aggregates) size() int { return a.counts }
+func (a *aggregates) size() int { return a.made }
 
 func (a *aggregates) empty() bool { return a.since.IsZero() }
 
@@ -167,7 +167,7 @@ func (a *aggregates) reset() {
 
 // quotaWritten drops the quota and billing increments, once a transaction that wrote them has committed.
 func (a *aggregates) quotaWritten() {
-	for n := range a.counts {
+	for n := range a.made {
 		row := a.row(uint32(n))
 		row.counted, row.billed = 0, monthTotals{}
 	}

@@ -7,14 +7,15 @@ import (
 
 // The pending totals hold no pointers. Thousands of entries wait at once (two per active tenant), and the
 // collector scans every pointer of the live heap at each collection: with strings in the keys, slices in the
-// sketches and a pointer to each entry, they were most of the gateway's live heap and about half of what a
-// collection marked, and a longer collection is a longer stall for the requests that arrive during it. So a key
-// names its tenant, model and type by their index in a table of names, an entry is found by its index in
-// slabs of entries, and an entry's latency sketches keep their buckets in two arrays shared by all entries.
-// Memory the collector knows holds no pointers it does not scan (BenchmarkPendingMemory, GC-ns/entry).
+// sketches and a pointer to each entry, they were about half the gateway's live heap, and a longer collection
+// is a longer stall for the requests that arrive during it. So a key names its tenant, model and type by their
+// index in a table of names, an entry is found by its number in slabs of entries, and the entries' latency
+// sketches keep their buckets in two arrays shared by all of them. Memory the collector knows holds no
+// pointers it does not scan (BenchmarkPendingMemory, GC-ns/entry): with 10,000 tenants in the side-by-side
+// benchmark, a collection's marking took 7.8 ms of CPU rather than 10.9.
 
 // pendingKey is an entry's hourly row (by the hour the call arrived) and the day it counts on, for the quota and
-// the bill (almost always the day of hour). Tenant, model and type are indices in aggregates.names.
+// the bill (almost always the day of hour). Tenant, model and type are indices in pendingEntries.names.
 type pendingKey struct {
 	hour, quotaDay        int64
 	tenant, model, opType uint32
@@ -167,13 +168,13 @@ func (s *pendingSketch) view(a *sketchArena, count int64) Sketch {
 
 // pendingEntries are the pending totals' entries, found by key.
 type pendingEntries struct {
-	index  map[pendingKey]uint32 // the entry's number in slabs
-	slabs  [][]pendingRow        // of pendingSlab entries: a new entry copies nothing, a reset lets them go
-	names  []string              // tenant ids, model names and operation types
-	ids    [2]map[string]uint32  // the index of each name in names: tenants', the others' (few, and so cache-hot)
-	arena  sketchArena
-	named  int // bytes of names kept (model names are copies)
-	counts int // entries
+	index map[pendingKey]uint32 // the entry's number in slabs
+	slabs [][]pendingRow        // of pendingSlab entries: a new entry copies nothing, a reset lets them go
+	names []string              // tenant ids, model names and operation types
+	ids   [2]map[string]uint32  // the index of each name in names: tenants', the others' (few, and so cache-hot)
+	arena sketchArena
+	named int // bytes of names kept (model names are copies)
+	made  int // entries
 }
 
 // pendingSlab is how many entries a slab holds (about 40 KB).
@@ -188,11 +189,11 @@ func (p *pendingEntries) entry(op *Operation) *pendingRow {
 		tenant: p.id(0, op.TenantID, false), model: p.id(1, op.Model, true), opType: p.id(1, op.Type, false)}
 	n, ok := p.index[k]
 	if !ok {
-		if p.counts%pendingSlab == 0 {
+		if p.made%pendingSlab == 0 {
 			p.slabs = append(p.slabs, make([]pendingRow, pendingSlab))
 		}
-		n = uint32(p.counts)
-		p.counts++
+		n = uint32(p.made)
+		p.made++
 		p.index[k] = n
 	}
 	return p.row(n)
@@ -208,8 +209,11 @@ func (p *pendingEntries) compact() {
 		return
 	}
 	old := &p.arena
-	a := sketchArena{lists: make([]uint16, 0, old.listsHeld+old.listsHeld/4), bins: make([]uint64, 0, old.binsHeld+old.binsHeld/4)}
-	for n := range p.counts {
+	a := sketchArena{
+		lists: make([]uint16, 0, old.listsHeld+old.listsHeld/4),
+		bins:  make([]uint64, 0, old.binsHeld+old.binsHeld/4),
+	}
+	for n := range p.made {
 		row := p.row(uint32(n))
 		row.latency.sketch.moveTo(old, &a)
 		row.ttfb.sketch.moveTo(old, &a)
@@ -247,7 +251,7 @@ func (p *pendingEntries) each(f func(k pendingKey, tenant, model, opType string,
 // bytes is what the entries take on the heap, about: pendingEntryBytes an entry, the sketches' arrays (their
 // capacity) and the names.
 func (p *pendingEntries) bytes() int {
-	return p.counts*pendingEntryBytes + p.arena.bytes() + len(p.names)*pendingNameBytes + p.named
+	return p.made*pendingEntryBytes + p.arena.bytes() + len(p.names)*pendingNameBytes + p.named
 }
 
 // pendingNameBytes is what a name takes in names and ids, besides its bytes (BenchmarkPendingMemory).
