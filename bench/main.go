@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,6 +39,7 @@ const (
 	plainAddr    = "127.0.0.1:9181"
 	gatewayAddr  = "127.0.0.1:9182"
 	noMeterAddr  = "127.0.0.1:9183" // the same gateway with metering off
+	controlAddr  = "127.0.0.1:9184" // a second plain reverse_proxy, the same as the first: the A/A control
 	rateConns    = 8                // connections per side in the open-loop runs
 	transport    = `transport http {
 			keepalive 90s
@@ -59,6 +61,7 @@ func main() {
 	kinds := flag.String("kinds", "json,sse", "answer kinds: json, sse")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file (and of plain Caddy to this file + .plain), its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
 	flag.StringVar(&memLimit, "memlimit", "", "GOMEMLIMIT for every Caddy process, e.g. 100MiB (default: none, Go's default GC)")
+	control := flag.Bool("control", true, "also run a second plain reverse_proxy, the same as the first, as a fourth side: what \"added\" measures between two identical proxies, the noise floor of this machine")
 	rate := flag.Float64("rate", 0, "after the closed-loop rounds, run open loop at this many requests/s (0: don't)")
 	flag.Parse()
 	kindList := strings.Split(*kinds, ",")
@@ -88,6 +91,14 @@ func main() {
 	plain, err := startCaddy(bin, dir, "plain", fmt.Sprintf("{\n\tadmin 127.0.0.1:9191\n}\nhttp://%s {\n\treverse_proxy %s {\n\t\t%s\n\t}\n}\n",
 		plainAddr, upstreamAddr, transport), "127.0.0.1:9191")
 	check(err)
+	sides := []string{"plain", "gateway", "nometer"}
+	var ctl *caddyProc
+	if *control {
+		ctl, err = startCaddy(bin, dir, "control", fmt.Sprintf("{\n\tadmin 127.0.0.1:9193\n}\nhttp://%s {\n\treverse_proxy %s {\n\t\t%s\n\t}\n}\n",
+			controlAddr, upstreamAddr, transport), "127.0.0.1:9193")
+		check(err)
+		sides = append(sides, "control")
+	}
 	gw, err := startCaddy(bin, dir, "gateway", fmt.Sprintf(`{
 	admin 127.0.0.1:9192
 	ai_gateway {
@@ -141,6 +152,9 @@ http://%s {
 		case "nometer":
 			l.url, l.keys = "http://"+noMeterAddr+"/v1/chat/completions", keys
 			return l, gw
+		case "control":
+			l.url = "http://" + controlAddr + "/v1/chat/completions"
+			return l, ctl
 		}
 		return l, plain
 	}
@@ -157,7 +171,7 @@ http://%s {
 				if results[k] == nil {
 					results[k] = map[string][]sample{}
 				}
-				for _, side := range order(r) {
+				for _, side := range order(sides, r) {
 					l, proc := target(side, kind)
 					l.conns, l.dur = c, *dur
 					var profDone chan struct{}
@@ -200,7 +214,7 @@ http://%s {
 			if rated[kind] == nil {
 				rated[kind] = map[string][]loadResult{}
 			}
-			for _, side := range order(r) {
+			for _, side := range order(sides, r) {
 				l, _ := target(side, kind)
 				l.conns, l.dur, l.rate = rateConns, *dur, *rate
 				res := l.run()
@@ -214,33 +228,50 @@ http://%s {
 
 	fmt.Printf("\n%d rounds of %s per side, interleaved; all the rounds' requests taken together. Gateway: %d tenants' keys in rotation, unlimited plan.\n\n",
 		*rounds, *dur, len(keys))
-	fmt.Println("| answer | conns | plain req/s | gateway req/s | gateway/plain | by round: median (range) | metering off req/s | metering on/off | plain p50 / p99 ms | gateway p50 / p99 ms | added p99 ms | plain CPU µs/req | gateway CPU µs/req |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| answer | conns | plain req/s | gateway req/s | gateway/plain | by round: median (range) | metering off req/s | metering on/off | plain p50 / p99 ms | gateway p50 / p99 ms | added p99 ms | plain CPU µs/req | gateway CPU µs/req | A/A: plain again/plain, by round | A/A added p99 ms |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	rps := func(a, b sample) float64 { return a.res.rps() / b.res.rps() }
 	for _, kind := range kindList {
 		for _, c := range conns {
-			p, g, n := results[key{kind, c}]["plain"], results[key{kind, c}]["gateway"], results[key{kind, c}]["nometer"]
-			byRound := spread(paired(g, p, func(g, p sample) float64 { return g.res.rps() / p.res.rps() }), "%.2f")
+			p, g, n, a := results[key{kind, c}]["plain"], results[key{kind, c}]["gateway"], results[key{kind, c}]["nometer"], results[key{kind, c}]["control"]
 			pp, gp, np := pooledSamples(p), pooledSamples(g), pooledSamples(n)
-			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f | %s | %.0f | %.2f | %.3f / %.3f | %.3f / %.3f | %+.3f | %.1f | %.1f |\n",
-				kind, c, pp.rps(), gp.rps(), gp.rps()/pp.rps(), byRound, np.rps(), gp.rps()/np.rps(),
-				ms(pp.p50), ms(pp.p99), ms(gp.p50), ms(gp.p99), ms(gp.p99)-ms(pp.p99), cpuPer(p), cpuPer(g))
+			aa, aaP99 := "—", "—"
+			if a != nil {
+				ap := pooledSamples(a)
+				aa, aaP99 = fmt.Sprintf("%.2f, %s", ap.rps()/pp.rps(), spread(paired(a, p, rps), "%.2f")), fmt.Sprintf("%+.3f", ms(ap.p99)-ms(pp.p99))
+			}
+			fmt.Printf("| %s | %d | %.0f | %.0f | %.2f | %s | %.0f | %.2f | %.3f / %.3f | %.3f / %.3f | %+.3f | %.1f | %.1f | %s | %s |\n",
+				kind, c, pp.rps(), gp.rps(), gp.rps()/pp.rps(), spread(paired(g, p, rps), "%.2f"), np.rps(), gp.rps()/np.rps(),
+				ms(pp.p50), ms(pp.p99), ms(gp.p50), ms(gp.p99), ms(gp.p99)-ms(pp.p99), cpuPer(p), cpuPer(g), aa, aaP99)
 		}
 	}
 
 	if *rate > 0 {
 		fmt.Printf("\nOpen loop: %.0f requests/s over %d connections per side, %d rounds of %s, interleaved; all the rounds' requests taken together. "+
 			"Latency counts from when each request was due.\n\n", *rate, rateConns, *rounds, *dur)
-		fmt.Println("| answer | rate req/s | plain p50 / p99 / p99.9 ms | gateway p50 / p99 / p99.9 ms | added p50 ms | added p99 ms (target < 0.2) | by round: median (range) | metering off p99 ms |")
-		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
+		fmt.Println("| answer | rate req/s | plain p50 / p99 / p99.9 ms | gateway p50 / p99 / p99.9 ms | added p50 ms | added p99 ms (target < 0.2) | by round: median (range) | metering off p99 ms | A/A added p99 ms | A/A by round: median (range) |")
+		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		added := func(a, b loadResult) float64 { return ms(a.p99) - ms(b.p99) }
 		for _, kind := range kindList {
-			p, g, n := rated[kind]["plain"], rated[kind]["gateway"], rated[kind]["nometer"]
-			byRound := spread(paired(g, p, func(g, p loadResult) float64 { return ms(g.p99) - ms(p.p99) }), "%+.3f")
+			p, g, n, a := rated[kind]["plain"], rated[kind]["gateway"], rated[kind]["nometer"], rated[kind]["control"]
 			pp, gp, np := pooled(p), pooled(g), pooled(n)
-			fmt.Printf("| %s | %.0f | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f | %+.3f | %+.3f | %s | %.3f |\n",
+			aaP99, aa := "—", "—"
+			if a != nil {
+				aaP99, aa = fmt.Sprintf("%+.3f", added(pooled(a), pp)), spread(paired(a, p, added), "%+.3f")
+			}
+			fmt.Printf("| %s | %.0f | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f | %+.3f | %+.3f | %s | %.3f | %s | %s |\n",
 				kind, *rate, ms(pp.p50), ms(pp.p99), ms(pp.p999), ms(gp.p50), ms(gp.p99), ms(gp.p999),
-				ms(gp.p50)-ms(pp.p50), ms(gp.p99)-ms(pp.p99), byRound, ms(np.p99))
+				ms(gp.p50)-ms(pp.p50), added(gp, pp), spread(paired(g, p, added), "%+.3f"), ms(np.p99), aaP99, aa)
 		}
 		fmt.Println()
+		for _, kind := range kindList {
+			p := rated[kind]["plain"]
+			fmt.Printf("By round, %s: the gateway's added p99 has a median of %s ms", kind, medianInterval(paired(rated[kind]["gateway"], p, added)))
+			if a := rated[kind]["control"]; a != nil {
+				fmt.Printf("; plain again's, %s ms", medianInterval(paired(a, p, added)))
+			}
+			fmt.Println(" (90% bootstrap intervals).")
+		}
 		for _, kind := range kindList {
 			p, g, n := pooled(rated[kind]["plain"]), pooled(rated[kind]["gateway"]), pooled(rated[kind]["nometer"])
 			fmt.Printf("Achieved %s: plain %.0f, gateway %.0f, metering off %.0f req/s.\n", kind, p.rps(), g.rps(), n.rps())
@@ -250,17 +281,21 @@ http://%s {
 	if memLimit != "" {
 		limit = "GOMEMLIMIT=" + memLimit
 	}
-	fmt.Printf("\nPeak RSS (%s): plain %.1f MB, gateway %.1f MB (%d tenants), upstream %.1f MB\n",
+	fmt.Printf("\nPeak RSS (%s): plain %.1f MB, gateway %.1f MB (%d tenants), upstream %.1f MB",
 		limit, mb(plain.peakRSS()), mb(gw.peakRSS()), len(keys), mb(up.peakRSS()))
+	if ctl != nil {
+		fmt.Printf(", plain again %.1f MB", mb(ctl.peakRSS()))
+	}
+	fmt.Println()
 	fmt.Printf("Webhook deliveries received during the runs: %d (%d endpoints subscribed)\n", hooks.n.Load()-hooksBefore, len(endpoints))
 }
 
-// order is the order of the sides in round r: rotated each round and reversed every third, so that over six
-// rounds each side runs in each position twice, once after each of the others.
-func order(r int) []string {
-	sides := []string{"plain", "gateway", "nometer"}
-	o := slices.Concat(sides[r%3:], sides[:r%3])
-	if r/3%2 == 1 {
+// order is the order of the sides in round r: rotated each round and reversed every len(sides) rounds, so
+// that over 2×len(sides) rounds each side runs in each position twice.
+func order(sides []string, r int) []string {
+	n := len(sides)
+	o := slices.Concat(sides[r%n:], sides[:r%n])
+	if r/n%2 == 1 {
 		slices.Reverse(o)
 	}
 	return o
@@ -283,6 +318,27 @@ func spread(v []float64, format string) string {
 	}
 	v = slices.Sorted(slices.Values(v))
 	return fmt.Sprintf(format+" ("+format+" to "+format+")", v[len(v)/2], v[0], v[len(v)-1])
+}
+
+// medianInterval formats the median of v with a 90% bootstrap confidence interval: "+0.012 (-0.050 to +0.071)".
+// The interval is the 5th to 95th percentile of the medians of 2,000 resamples of v (with a fixed seed, so
+// that a run's printout is reproducible from its values).
+func medianInterval(v []float64) string {
+	if len(v) == 0 {
+		return "—"
+	}
+	median := func(v []float64) float64 { return slices.Sorted(slices.Values(v))[len(v)/2] }
+	rng := rand.New(rand.NewPCG(1, 2))
+	medians := make([]float64, 2000)
+	resample := make([]float64, len(v))
+	for i := range medians {
+		for j := range resample {
+			resample[j] = v[rng.IntN(len(v))]
+		}
+		medians[i] = median(resample)
+	}
+	slices.Sort(medians)
+	return fmt.Sprintf("%+.3f (%+.3f to %+.3f)", median(v), medians[len(medians)/20], medians[len(medians)*19/20])
 }
 
 // sample is one closed-loop run and its process's CPU time per request.

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Over 2×n rounds each of n sides runs in each position twice, whether or not the A/A control is a side.
+func TestOrderPutsEverySideInEveryPositionTwice(t *testing.T) {
+	for _, sides := range [][]string{{"plain", "gateway", "nometer"}, {"plain", "gateway", "nometer", "control"}} {
+		n := len(sides)
+		count := map[string][]int{}
+		for r := range 2 * n {
+			o := order(sides, r)
+			if len(o) != n {
+				t.Fatalf("order(%v, %d) = %v", sides, r, o)
+			}
+			for pos, side := range o {
+				if count[side] == nil {
+					count[side] = make([]int, n)
+				}
+				count[side][pos]++
+			}
+		}
+		for _, side := range sides {
+			for pos, c := range count[side] {
+				if c != 2 {
+					t.Errorf("%d sides: %s ran %d times in position %d over %d rounds, want 2", n, side, c, pos, 2*n)
+				}
+			}
+		}
+	}
+}
+
+// The interval holds the median, narrows as the rounds agree, and is the same for the same values.
+func TestMedianInterval(t *testing.T) {
+	parse := func(s string) (med, lo, hi float64) {
+		f := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '(' || r == ')' })
+		if len(f) != 4 || f[2] != "to" {
+			t.Fatalf("medianInterval = %q", s)
+		}
+		v := make([]float64, 0, 3)
+		for _, x := range []string{f[0], f[1], f[3]} {
+			y, err := strconv.ParseFloat(x, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v = append(v, y)
+		}
+		return v[0], v[1], v[2]
+	}
+	var spread, tight []float64
+	for i := range 41 {
+		spread = append(spread, float64(i%7-3)/10) // -0.3 .. +0.3
+		tight = append(tight, 0.1+float64(i%3-1)/1000)
+	}
+	med, lo, hi := parse(medianInterval(spread))
+	if med != 0 || lo > med || hi < med || hi-lo > 0.3 {
+		t.Errorf("spread: median %v, interval %v to %v", med, lo, hi)
+	}
+	med, lo, hi = parse(medianInterval(tight))
+	if med != 0.1 || hi-lo > 0.002 {
+		t.Errorf("tight: median %v, interval %v to %v", med, lo, hi)
+	}
+	if a, b := medianInterval(spread), medianInterval(spread); a != b {
+		t.Errorf("not reproducible: %q, then %q", a, b)
+	}
+	if got := medianInterval(nil); got != "—" {
+		t.Errorf("no rounds: %q", got)
+	}
+}
