@@ -347,7 +347,16 @@ func (a *App) compileBilling() error {
 }
 
 // Start implements caddy.App. The shared state is already running.
-func (a *App) Start() error { return nil }
+// Start implements caddy.App. It applies what a reload may change in the shared state and must not apply
+// before the new config is sure to run: the key cache's size.
+func (a *App) Start() error {
+	if keys := a.shared.keys; keys.Size() != a.KeyCacheSize {
+		a.logger.Info("key cache resized; its admission counters keep their size until a restart",
+			zap.Int64("from", keys.Size()), zap.Int64("to", a.KeyCacheSize))
+		keys.Resize(a.KeyCacheSize)
+	}
+	return nil
+}
 
 // Stop implements caddy.App. The shared state stops in Cleanup, once no config uses it, so that a reload (which
 // starts the new config before stopping the old one) hands it over without losing a record.

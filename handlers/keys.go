@@ -151,6 +151,14 @@ func (d *Directory) Invalidate(hashes ...[]byte) {
 // Close releases the cache.
 func (d *Directory) Close() { d.cache.Close() }
 
+// Size is how many keys the directory holds at most.
+func (d *Directory) Size() int64 { return d.cache.MaxCost() }
+
+// Resize changes how many keys the directory holds at most, for a reload that changes key_cache_size. Keys
+// past a smaller size leave the cache as new ones come in. Ristretto's admission counters cannot be resized:
+// they stay as many as the first size asked for until a restart.
+func (d *Directory) Resize(maxKeys int64) { d.cache.UpdateMaxCost(maxKeys) }
+
 // keyFromRequest takes the tenant's key from Authorization: Bearer (OpenAI style) or x-api-key (Anthropic style).
 func keyFromRequest(h map[string][]string) string {
 	if v := h["Authorization"]; len(v) > 0 {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"testing"
@@ -51,4 +52,49 @@ func TestDirectoryFixedMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(d)
 	d.cache.Close()
+}
+
+// A reload that changes key_cache_size resizes the running directory: more keys stay cached after it grows,
+// and no more than the new size after it shrinks.
+func TestDirectoryResize(t *testing.T) {
+	rt := newTestRuntime(t)
+	d, err := NewDirectory(rt.store, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	var hashes [][32]byte
+	for i := range 40 {
+		hashes = append(hashes, HashKey(rt.tenant(t, fmt.Sprint("tenant", i), "small")))
+	}
+	cached := func() int {
+		for _, h := range hashes {
+			if _, found, err := d.Lookup(ctx, h); err != nil || !found {
+				t.Fatalf("lookup: found %v, %v", found, err)
+			}
+		}
+		d.cache.Wait()
+		n := 0
+		for _, h := range hashes {
+			if _, ok := d.cache.Get(binary.LittleEndian.Uint64(h[:8])); ok {
+				n++
+			}
+		}
+		return n
+	}
+	if n := cached(); n > 4 || d.Size() != 4 {
+		t.Fatalf("size %d: %d keys cached", d.Size(), n)
+	}
+	d.Resize(100)
+	if n := cached(); n < 36 || d.Size() != 100 {
+		t.Errorf("grown to %d: %d of 40 keys cached", d.Size(), n)
+	}
+	d.Resize(4)
+	for i := range 5 { // keys leave the cache as new ones come in
+		hashes = append(hashes, HashKey(rt.tenant(t, fmt.Sprint("newcomer", i), "small")))
+	}
+	if n := cached(); n > 4 || d.Size() != 4 {
+		t.Errorf("shrunk to %d: %d keys cached", d.Size(), n)
+	}
 }

@@ -80,7 +80,19 @@ func start(t *testing.T, template string, extra ...string) *gateway {
 // load adapts and runs a Caddyfile, replacing the running config (a reload when one runs).
 func (g *gateway) load(template string) {
 	g.t.Helper()
+	if err := g.tryLoad(template); err != nil {
+		g.t.Fatalf("loading config: %v", err)
+	}
 	g.template = template
+	// The old config's server closes its idle keep-alive connections; a POST sent on one just then fails
+	// with EOF, and Go's client does not retry a POST. Start fresh ones.
+	g.client.CloseIdleConnections()
+}
+
+// tryLoad adapts and runs a Caddyfile, and returns Caddy's error if it refuses the config (the running one
+// then carries on).
+func (g *gateway) tryLoad(template string) error {
+	g.t.Helper()
 	text := template
 	for k, v := range g.vars {
 		text = strings.ReplaceAll(text, k, v)
@@ -89,12 +101,7 @@ func (g *gateway) load(template string) {
 	if err != nil {
 		g.t.Fatalf("adapting Caddyfile: %v\n%s", err, text)
 	}
-	if err := caddy.Load(cfg, true); err != nil {
-		g.t.Fatalf("loading config: %v", err)
-	}
-	// The old config's server closes its idle keep-alive connections; a POST sent on one just then fails
-	// with EOF, and Go's client does not retry a POST. Start fresh ones.
-	g.client.CloseIdleConnections()
+	return caddy.Load(cfg, true)
 }
 
 // restart stops Caddy completely (closing the database) and starts it again on the same database.

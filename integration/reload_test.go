@@ -92,3 +92,33 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests, %d ok, %d refused by quota, %d connection errors retried, 8 reloads", sent.Load(), ok.Load(), refused.Load(), retried.Load())
 }
+
+// TestReloadResizesKeyCache: a reload applies a new key_cache_size to the running key cache, once the new config
+// is sure to run; a config that fails to load leaves the size as it was.
+func TestReloadResizesKeyCache(t *testing.T) {
+	mock := freePort(t)
+	withSize := func(n string) string {
+		return strings.Replace(base, "database {DB}", "database {DB}\n\t\tkey_cache_size "+n, 1)
+	}
+	g := start(t, withSize("10"), "{MOCK}", mock, "{UPSTREAM}", "127.0.0.1:"+mock)
+	key := g.tenantWithKey("acme", "open")
+	if size := g.app().Keys().Size(); size != 10 {
+		t.Fatalf("key cache size %d, want 10", size)
+	}
+	g.load(withSize("1000"))
+	if size := g.app().Keys().Size(); size != 1000 {
+		t.Errorf("after a reload to 1000: key cache size %d", size)
+	}
+	if r := g.call(key, "/v1/chat/completions", chatBody); r.status != http.StatusOK {
+		t.Errorf("call after the reload: %d %s", r.status, r.body)
+	}
+	// The site's proxy fails to provision after the gateway app has: a resize there would have stayed.
+	broken := strings.Replace(withSize("50"), "reverse_proxy {UPSTREAM}",
+		"reverse_proxy {UPSTREAM} {\n\t\ttransport http {\n\t\t\ttls_trust_pool file {DB}.missing.pem\n\t\t}\n\t}", 1)
+	if err := g.tryLoad(broken); err == nil {
+		t.Fatal("a config with a missing CA file loaded")
+	}
+	if size := g.app().Keys().Size(); size != 1000 {
+		t.Errorf("after a failed reload: key cache size %d, want 1000 still", size)
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
@@ -389,19 +388,8 @@ func TestWebhookSecretsKeyFile(t *testing.T) {
 		}
 	}
 
-	loadErr := func(template string) error {
-		text := template
-		for k, v := range g.vars {
-			text = strings.ReplaceAll(text, k, v)
-		}
-		cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(text), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return caddy.Load(cfg, true)
-	}
 	other := strings.Replace(g.template, "database {DB}", "database {DB}\n\t\tsecrets_key_file {DB}.other", 1)
-	if err := loadErr(other); err == nil || !strings.Contains(err.Error(), "restart") {
+	if err := g.tryLoad(other); err == nil || !strings.Contains(err.Error(), "restart") {
 		t.Errorf("reload naming another key file: %v, want a refusal", err)
 	}
 	deliver() // the running config carried on
@@ -419,7 +407,7 @@ func TestWebhookSecretsKeyFile(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("9GjXhsOKvRUcC7TzeMmM3ocH0dfNb2JmKjnWiGIp4Mo=\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := loadErr(g.template); err == nil || !strings.Contains(err.Error(), "do not open with this key") {
+	if err := g.tryLoad(g.template); err == nil || !strings.Contains(err.Error(), "do not open with this key") {
 		t.Errorf("start with another key: %v, want a refusal", err)
 	}
 	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
