@@ -383,6 +383,9 @@ func (a *App) Limiter() *limits.Limiter { return a.shared.limiter }
 // Keys implements handlers.Runtime.
 func (a *App) Keys() *handlers.Directory { return a.shared.keys }
 
+// Calls implements handlers.Runtime.
+func (a *App) Calls() *handlers.OpenCalls { return &a.shared.calls }
+
 // Plan implements handlers.Runtime.
 func (a *App) Plan(name string) (limits.Policy, bool) {
 	p, ok := a.policies[name]

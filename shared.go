@@ -28,6 +28,7 @@ type shared struct {
 	writer   *ledger.Writer
 	limiter  *limits.Limiter
 	keys     *handlers.Directory
+	calls    handlers.OpenCalls // over reloads: a call started under the old config ends under the new one
 	pruner   *ledger.Pruner
 	throttle *webhooks.Throttle
 	stop     chan struct{}

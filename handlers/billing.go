@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -128,10 +129,41 @@ func invoice(ctx context.Context, rt Runtime, t ledger.Tenant, month string) (le
 		inv.Status, inv.IssuedAt = ledger.InvoiceDraft, now
 		return inv, false, err
 	}
+	if inv, err := rt.Ledger().IssuedInvoice(ctx, t.ID, month); !errors.Is(err, ledger.ErrNotFound) {
+		return inv, false, err // issued before (or a failed read)
+	}
+	if err := awaitCalls(ctx, rt.Calls(), month, now); err != nil {
+		return ledger.Invoice{}, false, err
+	}
 	if err := rt.Writer().Flush(ctx); err != nil { // the month's last records are in before it is closed
 		return ledger.Invoice{}, false, err
 	}
 	return rt.Ledger().FinalizeInvoice(ctx, t.ID, month, b.InvoicePrefix, b.Currency, b.TaxRate)
+}
+
+// callsWait is how long issuing an invoice waits for the calls of its month still in flight.
+var callsWait = 10 * time.Second
+
+// awaitCalls waits until no call that started in month is in flight, so that the month's invoice misses none
+// (see OpenCalls); only the month that has just ended can have any. After callsWait it gives up with a 409.
+func awaitCalls(ctx context.Context, calls *OpenCalls, month string, now time.Time) error {
+	last := now.AddDate(0, 0, -now.Day()) // a day of the month before now's
+	if month != ledger.Month(last) {
+		return nil
+	}
+	deadline := time.Now().Add(callsWait)
+	for n := calls.In(last.Month()); n > 0; n = calls.In(last.Month()) {
+		if time.Now().After(deadline) {
+			return &problem{http.StatusConflict, "invalid_request_error", "calls_in_flight", "month", fmt.Sprintf(
+				"%d calls that started in %s are still running; the invoice is issued once they have ended, so that it misses none. Retry shortly.", n, month)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 func createInvoice(rt Runtime, w http.ResponseWriter, r *http.Request) error {
@@ -149,6 +181,9 @@ func createInvoice(rt Runtime, w http.ResponseWriter, r *http.Request) error {
 		return badField("month", "month must be YYYY-MM")
 	}
 	inv, created, err := invoice(r.Context(), rt, t, body.Month)
+	if p := (*problem)(nil); errors.As(err, &p) && p.code == "calls_in_flight" {
+		w.Header().Set("Retry-After", "5")
+	}
 	if err != nil {
 		return err
 	}

@@ -96,7 +96,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			"The gateway cannot record calls right now (its database is failing); nothing was charged. Retry shortly.")
 		return nil
 	}
-	start := g.now()
+	start := g.rt.Calls().Begin(g.now)
 	op := &ledger.Operation{At: start.UTC(), Type: operationType(r.URL.Path), Method: r.Method, Path: r.URL.Path}
 	// Deferred, so that a call the client or the upstream abandons mid-stream (reverse_proxy then panics
 	// with http.ErrAbortHandler) is recorded too: it still cost money.
@@ -104,8 +104,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return g.serve(w, r, next, op)
 }
 
-// record queues op's record. The record is written even if the client has gone: it is what the tenant is
-// billed from.
+// record queues op's record, and then ends the call's count in flight (see OpenCalls). The record is written
+// even if the client has gone: it is what the tenant is billed from.
 func (g *Gateway) record(r *http.Request, op *ledger.Operation, start time.Time) {
 	op.Latency = g.now().Sub(start)
 	op.ID = ledger.NewID("op_")
@@ -116,6 +116,7 @@ func (g *Gateway) record(r *http.Request, op *ledger.Operation, start time.Time)
 			ce.Write(zap.String("operation", op.ID), zap.String("tenant", op.TenantID), zap.Error(err))
 		}
 	}
+	g.rt.Calls().End(start)
 }
 
 // serve does the work of ServeHTTP and fills in op, including the status the client got.

@@ -16,6 +16,8 @@ type Runtime interface {
 	Writer() *ledger.Writer
 	Limiter() *limits.Limiter
 	Keys() *Directory
+	// Calls counts the calls in flight by the month they started in.
+	Calls() *OpenCalls
 	// Plan returns the limits of the named plan, false if the current config has no such plan.
 	Plan(name string) (limits.Policy, bool)
 	// DefaultPlanName is the plan new tenants get when none is named.

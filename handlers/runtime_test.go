@@ -20,6 +20,7 @@ type testRuntime struct {
 	writer   *ledger.Writer
 	limiter  *limits.Limiter
 	keys     *Directory
+	calls    OpenCalls
 	plans    map[string]limits.Policy
 	throttle *webhooks.Throttle
 }
@@ -55,6 +56,7 @@ func (rt *testRuntime) Ledger() *ledger.Store            { return rt.store }
 func (rt *testRuntime) Writer() *ledger.Writer           { return rt.writer }
 func (rt *testRuntime) Limiter() *limits.Limiter         { return rt.limiter }
 func (rt *testRuntime) Keys() *Directory                 { return rt.keys }
+func (rt *testRuntime) Calls() *OpenCalls                { return &rt.calls }
 func (rt *testRuntime) DefaultPlanName() string          { return "open" }
 func (rt *testRuntime) Prices() *pricing.Table           { return pricing.Builtin() }
 func (rt *testRuntime) PerTenantMetrics() bool           { return false }

@@ -186,9 +186,19 @@ func (s *Store) FinalizeInvoice(ctx context.Context, tenantID, month, prefix, cu
 
 // InvoiceByNumber reads an issued invoice.
 func (s *Store) InvoiceByNumber(ctx context.Context, number string) (Invoice, error) {
+	return s.invoiceWhere(ctx, `number = ?`, number)
+}
+
+// IssuedInvoice reads the invoice issued for tenant's month; ErrNotFound if none was.
+func (s *Store) IssuedInvoice(ctx context.Context, tenantID, month string) (Invoice, error) {
+	return s.invoiceWhere(ctx, `tenant_id = ? AND month = ?`, tenantID, month)
+}
+
+// invoiceWhere reads the issued invoice that the condition picks.
+func (s *Store) invoiceWhere(ctx context.Context, cond string, args ...any) (Invoice, error) {
 	var body string
 	var inv Invoice
-	err := s.r.QueryRowContext(ctx, `SELECT body FROM invoices WHERE number = ?`, number).Scan(&body)
+	err := s.r.QueryRowContext(ctx, `SELECT body FROM invoices WHERE `+cond, args...).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inv, ErrNotFound
 	}
