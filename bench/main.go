@@ -2,10 +2,11 @@
 //
 //	CGO_ENABLED=1 go run ./bench [-rounds 10] [-d 1s] [-tenants 10000] [-conns 8,64] [-rate 1000]
 //
-// It builds Caddy with Helix (cmd/caddy), starts three processes — an ai_mock upstream, a plain reverse_proxy
-// to it, and ai_gateway + reverse_proxy to it with many tenants' keys in rotation, each tenant with a webhook
-// endpoint subscribed (on a receiver in this process) — and runs interleaved closed-loop rounds (plain, gateway,
-// gateway with metering off, ...) at each connection count, for JSON and SSE answers. It prints requests/s, p50
+// It builds Caddy with Helix (cmd/caddy), starts four processes — an ai_mock upstream, a plain reverse_proxy
+// to it, a second plain one (the A/A control: what "added" measures between two identical proxies), and
+// ai_gateway + reverse_proxy to it with many tenants' keys in rotation, each tenant with a webhook endpoint
+// subscribed (on a receiver in this process) — and runs interleaved closed-loop rounds (plain, gateway,
+// gateway with metering off, control, ...) at each connection count, for JSON and SSE answers. It prints requests/s, p50
 // and p99 latency, CPU per request and peak memory of each proxy, and the ratios, over all the rounds' requests
 // taken together, and also each round's ratio (median and range). Many short rounds pair the sides closely in
 // time, so that the drift of a shared machine falls on all of them alike. (The metering-off site shares the
