@@ -6,11 +6,13 @@ import (
 	"testing"
 )
 
-// Over 2×n rounds each of n sides runs in each position twice, whether or not the A/A control is a side.
-func TestOrderPutsEverySideInEveryPositionTwice(t *testing.T) {
-	for _, sides := range [][]string{{"plain", "gateway", "nometer"}, {"plain", "gateway", "nometer", "control"}} {
+// Over 2×n rounds each of n sides runs in each position twice, and right after each other side twice, whether
+// or not the A/A control is a side.
+func TestOrderBalancesPositionsAndPredecessors(t *testing.T) {
+	for _, sides := range [][]string{{"plain", "gateway", "nometer"}, {"plain", "gateway", "nometer", "control"}, {"a", "b", "c", "d", "e"}} {
 		n := len(sides)
 		count := map[string][]int{}
+		after := map[[2]string]int{}
 		for r := range 2 * n {
 			o := order(sides, r)
 			if len(o) != n {
@@ -21,6 +23,16 @@ func TestOrderPutsEverySideInEveryPositionTwice(t *testing.T) {
 					count[side] = make([]int, n)
 				}
 				count[side][pos]++
+				if pos > 0 {
+					after[[2]string{o[pos-1], side}]++
+				}
+			}
+		}
+		for _, a := range sides {
+			for _, b := range sides {
+				if a != b && after[[2]string{a, b}] != 2 {
+					t.Errorf("%d sides: %s ran right after %s %d times over %d rounds, want 2", n, b, a, after[[2]string{a, b}], 2*n)
+				}
 			}
 		}
 		for _, side := range sides {
