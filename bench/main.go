@@ -63,6 +63,7 @@ func main() {
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file (and of plain Caddy to this file + .plain), its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
 	flag.StringVar(&memLimit, "memlimit", "", "GOMEMLIMIT for every Caddy process, e.g. 100MiB (default: none, Go's default GC)")
 	control := flag.Bool("control", true, "also run a second plain reverse_proxy, the same as the first, as a fourth side: what \"added\" measures between two identical proxies, the noise floor of this machine")
+	durability := flag.String("durability", "batch 50ms", "the gateway's durability setting")
 	rate := flag.Float64("rate", 0, "after the closed-loop rounds, run open loop at this many requests/s (0: don't)")
 	flag.Parse()
 	kindList := strings.Split(*kinds, ",")
@@ -104,6 +105,7 @@ func main() {
 	admin 127.0.0.1:9192
 	ai_gateway {
 		database %s
+		durability %s
 		default_plan bench
 		plan bench daily_operations unlimited rate 100000/s burst 100000
 		webhooks {
@@ -125,7 +127,7 @@ http://%s {
 		%s
 	}
 }
-`, filepath.Join(dir, "helix.db"), gatewayAddr, upstreamAddr, transport, noMeterAddr, upstreamAddr, transport), "127.0.0.1:9192")
+`, filepath.Join(dir, "helix.db"), *durability, gatewayAddr, upstreamAddr, transport, noMeterAddr, upstreamAddr, transport), "127.0.0.1:9192")
 	check(err)
 
 	fmt.Fprintf(os.Stderr, "creating %d tenants, each with a webhook endpoint ...\n", *tenants)
