@@ -346,7 +346,6 @@ func (a *App) compileBilling() error {
 	return nil
 }
 
-// Start implements caddy.App. The shared state is already running.
 // Start implements caddy.App. It applies what a reload may change in the shared state and must not apply
 // before the new config is sure to run: the key cache's size.
 func (a *App) Start() error {

@@ -315,7 +315,7 @@ func order(sides []string, r int) []string {
 	return o
 }
 
-// paired is f of each round's two samples, the gateway's and plain's: the two ran one after the other, so
+// paired is f of each round's two samples, a side's and plain's: the two ran close together in time, so
 // the machine's drift from round to round (large on a shared 2-core machine) cancels out of each value.
 func paired[T any](a, b []T, f func(a, b T) float64) []float64 {
 	v := make([]float64, min(len(a), len(b)))

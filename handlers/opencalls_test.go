@@ -116,4 +116,13 @@ func TestInvoiceWaitsForTheMonthsCalls(t *testing.T) {
 	if rt.calls.In(lastMonth.Month()) != 0 {
 		t.Errorf("%d calls still counted in flight", rt.calls.In(lastMonth.Month()))
 	}
+
+	// Once issued, the invoice is the answer at once, whatever of its month still runs.
+	late := rt.calls.Begin(g.now)
+	defer rt.calls.End(late)
+	callsWait = time.Minute
+	again := askInvoice()
+	if again.Code != http.StatusOK || again.Body.String() != w.Body.String() {
+		t.Errorf("asking again: %d %s", again.Code, again.Body)
+	}
 }
