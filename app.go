@@ -59,7 +59,8 @@ type App struct {
 	// MetricsPerTenant adds caddy_ai_gateway_tenant_requests_total, labelled by tenant: one series per
 	// tenant and outcome, so only for a bounded number of tenants. Default: false.
 	MetricsPerTenant bool `json:"metrics_per_tenant,omitempty"`
-	// Retention says how long the ledger keeps data. Default: operation records 90 days, rollups forever.
+	// Retention says how long the ledger keeps data. Default: operation records 90 days, webhook events 30 days,
+	// rollups forever.
 	Retention *RetentionConfig `json:"retention,omitempty"`
 	// WebhookDelivery configures delivery of the tenants' webhooks. Default: see WebhookConfig.
 	WebhookDelivery *WebhookConfig `json:"webhooks,omitempty"`
@@ -79,14 +80,21 @@ type RetentionConfig struct {
 	Operations caddy.Duration `json:"operations,omitempty"`
 	// Rollups is how long hourly analytics are kept; 0 keeps them forever. Default: forever.
 	Rollups caddy.Duration `json:"rollups,omitempty"`
+	// Webhooks is how long webhook events are kept, with their deliveries and attempts (an event with a delivery
+	// still pending stays until it ends); negative keeps them forever. Default: 30 days.
+	Webhooks caddy.Duration `json:"webhooks,omitempty"`
 	// Interval is the time between pruning passes. Default: 1h.
 	Interval caddy.Duration `json:"interval,omitempty"`
 }
 
 func (c *RetentionConfig) policy() ledger.RetentionPolicy {
-	p := ledger.RetentionPolicy{Operations: time.Duration(c.Operations), Rollups: time.Duration(c.Rollups)}
+	p := ledger.RetentionPolicy{Operations: time.Duration(c.Operations), Rollups: time.Duration(c.Rollups),
+		Webhooks: time.Duration(c.Webhooks)}
 	if c.Operations == 0 {
 		p.Operations = ledger.DefaultOperationRetention
+	}
+	if c.Webhooks == 0 {
+		p.Webhooks = ledger.DefaultWebhookRetention
 	}
 	return p
 }

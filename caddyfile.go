@@ -43,6 +43,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		retention {
 //			operations <duration> | forever
 //			rollups    <duration> | forever
+//			webhooks   <duration> | forever
 //			interval   <duration>
 //		}
 //		webhooks {
@@ -445,6 +446,8 @@ func parseRetention(d *caddyfile.Dispenser) (*RetentionConfig, error) {
 			c.Operations = caddy.Duration(dur)
 		case "rollups":
 			c.Rollups = caddy.Duration(max(dur, 0)) // 0 keeps rollups forever
+		case "webhooks":
+			c.Webhooks = caddy.Duration(dur)
 		case "interval":
 			c.Interval = caddy.Duration(dur)
 		default:

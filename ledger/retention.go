@@ -11,15 +11,20 @@ import (
 // DefaultOperationRetention is how long raw operation records are kept unless configured otherwise.
 const DefaultOperationRetention = 90 * 24 * time.Hour
 
+// DefaultWebhookRetention is how long webhook events, their deliveries and attempts are kept unless configured
+// otherwise.
+const DefaultWebhookRetention = 30 * 24 * time.Hour
+
 // RetentionPolicy says how long data is kept; zero or less keeps it forever. Billing data (daily and monthly
 // usage, invoices) is never pruned: invoices are built from monthly usage, not from the records.
 type RetentionPolicy struct {
 	Operations time.Duration // raw operation records, by the time the request arrived
 	Rollups    time.Duration // hourly analytics, by their hour
+	Webhooks   time.Duration // webhook events with their deliveries and attempts, by the event's time
 }
 
-// DefaultRetention keeps operation records 90 days and rollups forever.
-var DefaultRetention = RetentionPolicy{Operations: DefaultOperationRetention}
+// DefaultRetention keeps operation records 90 days, webhook events 30 days and rollups forever.
+var DefaultRetention = RetentionPolicy{Operations: DefaultOperationRetention, Webhooks: DefaultWebhookRetention}
 
 // PruneOperations deletes operation records that arrived before before, batch records per transaction, and
 // returns how many it deleted. Each batch is a short transaction on the writer's connection, so the Writer
@@ -77,9 +82,53 @@ func (s *Store) PruneRollups(ctx context.Context, before time.Time, batch int) (
 	return deleted, nil
 }
 
+// PruneWebhooks deletes the webhook events that happened before before, with their deliveries and the
+// deliveries' attempts, batch events per transaction, and returns how many events it deleted. An event with a
+// delivery still pending stays until the delivery succeeds or fails for good.
+func (s *Store) PruneWebhooks(ctx context.Context, before time.Time, batch int) (deleted int64, err error) {
+	if batch <= 0 {
+		batch = 5000
+	}
+	for {
+		n, err := s.pruneWebhooksBatch(ctx, nanos(before), batch)
+		deleted += n
+		if err != nil || n < int64(batch) {
+			return deleted, err
+		}
+	}
+}
+
+// pruneWebhooksQuery picks a batch of events to prune, as a JSON array of ids, oldest first through the index on
+// at, and the pending check through the index on event_id.
+const pruneWebhooksQuery = `SELECT coalesce(json_group_array(id), '[]') FROM (SELECT id FROM webhook_events e
+	WHERE at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+	ORDER BY at LIMIT ?)`
+
+func (s *Store) pruneWebhooksBatch(ctx context.Context, before int64, batch int) (int64, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var ids string
+	if err := tx.QueryRowContext(ctx, pruneWebhooksQuery, before, batch).Scan(&ids); err != nil {
+		return 0, err
+	}
+	// The attempts go with their deliveries (ON DELETE CASCADE).
+	if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE event_id IN (SELECT value FROM json_each(?))`, ids); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM webhook_events WHERE id IN (SELECT value FROM json_each(?))`, ids)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
+}
+
 // Pruned is what one pass of Prune deleted.
 type Pruned struct {
-	Operations, Rollups int64
+	Operations, Rollups, WebhookEvents int64
 }
 
 // Prune applies policy as of now.
@@ -92,7 +141,12 @@ func (s *Store) Prune(ctx context.Context, now time.Time, policy RetentionPolicy
 		}
 	}
 	if policy.Rollups > 0 {
-		p.Rollups, err = s.PruneRollups(ctx, now.Add(-policy.Rollups), batch)
+		if p.Rollups, err = s.PruneRollups(ctx, now.Add(-policy.Rollups), batch); err != nil {
+			return p, err
+		}
+	}
+	if policy.Webhooks > 0 {
+		p.WebhookEvents, err = s.PruneWebhooks(ctx, now.Add(-policy.Webhooks), batch)
 	}
 	return p, err
 }
@@ -202,10 +256,10 @@ func (p *Pruner) Run(ctx context.Context) (Pruned, error) {
 	pruned, err := p.store.Prune(ctx, p.now(), policy, p.batch)
 	if err != nil && ctx.Err() == nil {
 		p.log.Error("pruning old records", zap.Error(err), zap.Int64("operations", pruned.Operations),
-			zap.Int64("rollups", pruned.Rollups))
-	} else if pruned.Operations > 0 || pruned.Rollups > 0 {
+			zap.Int64("rollups", pruned.Rollups), zap.Int64("webhook_events", pruned.WebhookEvents))
+	} else if pruned.Operations > 0 || pruned.Rollups > 0 || pruned.WebhookEvents > 0 {
 		p.log.Info("pruned old records", zap.Int64("operations", pruned.Operations), zap.Int64("rollups", pruned.Rollups),
-			zap.Duration("took", time.Since(started)))
+			zap.Int64("webhook_events", pruned.WebhookEvents), zap.Duration("took", time.Since(started)))
 	}
 	return pruned, err
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/helixgateway/caddy-ai-gateway/webhooks"
 )
 
 var retentionNow = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
@@ -148,6 +150,8 @@ func TestPruneUsesIndexes(t *testing.T) {
 		strings.NewReplacer("at < ?", "at < 5", "LIMIT ?", "LIMIT 10").Replace(pruneOperationsQuery),
 		`DELETE FROM hourly_usage WHERE (tenant_id, hour, model, op_type) IN
 			(SELECT tenant_id, hour, model, op_type FROM hourly_usage WHERE hour < 5 LIMIT 10)`,
+		strings.NewReplacer("at < ?", "at < 5", "LIMIT ?", "LIMIT 10").Replace(pruneWebhooksQuery),
+		`DELETE FROM webhook_deliveries WHERE event_id IN (SELECT value FROM json_each('["a"]'))`,
 	} {
 		rows, err := s.w.Query(`EXPLAIN QUERY PLAN ` + q)
 		if err != nil {
@@ -162,7 +166,9 @@ func TestPruneUsesIndexes(t *testing.T) {
 		}
 		rows.Close()
 		for _, step := range plan {
-			if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "INDEX") {
+			// A subquery's rows and json_each's are not stored tables.
+			if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "INDEX") &&
+				!strings.HasPrefix(step, "SCAN (subquery") && !strings.Contains(step, "json_each") {
 				t.Errorf("%s\nplan %q scans a table", q, plan)
 			}
 		}
@@ -229,5 +235,79 @@ func TestPruner(t *testing.T) {
 	writeAged(t, w, []string{"acme"}, []time.Duration{100 * 24 * time.Hour}, 4)
 	if _, err := p.Run(ctx); err == nil {
 		t.Error("a cancelled pass reported no error")
+	}
+}
+
+// TestPruneWebhooks: events older than the retention go with their deliveries and attempts, in batches; an old
+// event with a delivery still pending stays, and so does every newer event.
+func TestPruneWebhooks(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	w := s.Webhooks()
+	eps := []webhooks.Endpoint{{ID: "ep_1", TenantID: "acme", URL: "https://a.example/h"}, {ID: "ep_2", TenantID: "acme", URL: "https://b.example/h"}}
+	for _, ep := range eps {
+		if err := w.CreateEndpoint(ctx, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// event adds an event at age before retentionNow, delivered to both endpoints: the first attempt succeeds,
+	// or with pending set, fails and leaves the delivery pending.
+	event := func(age time.Duration, pending bool) webhooks.Event {
+		ev, err := webhooks.NewEvent(webhooks.EventQuotaWarning, "acme", map[string]any{"n": 1}, retentionNow.Add(-age))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := webhooks.Deliveries(ev, eps)
+		if err := w.AddEvent(ctx, ev, ds); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			r := webhooks.AttemptResult{Attempt: webhooks.Attempt{DeliveryID: d.ID, Number: 1, At: ev.Timestamp, StatusCode: 200},
+				Status: webhooks.StatusSucceeded}
+			if pending {
+				r.Attempt.StatusCode, r.Status, r.NextAttemptAt = 500, webhooks.StatusPending, retentionNow
+			}
+			if err := w.RecordAttempt(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return ev
+	}
+	var kept []string
+	for i := range 7 {
+		event(40*24*time.Hour+time.Duration(i)*time.Minute, false) // old and done: pruned
+	}
+	kept = append(kept, event(45*24*time.Hour, true).ID) // old but still pending
+	for i := range 3 {
+		kept = append(kept, event(time.Duration(i+1)*time.Hour, false).ID) // recent
+	}
+	before := snapshot(t, s, "daily_usage", "monthly_usage", "invoices")
+
+	pruned, err := s.Prune(ctx, retentionNow, RetentionPolicy{Webhooks: 30 * 24 * time.Hour}, 3)
+	if err != nil || pruned.WebhookEvents != 7 {
+		t.Fatalf("pruned %+v, %v; want 7 webhook events", pruned, err)
+	}
+	if n := countWhere(t, s, `SELECT count(*) FROM webhook_events`); n != int64(len(kept)) {
+		t.Errorf("%d events left, want %d", n, len(kept))
+	}
+	for _, id := range kept {
+		if n := countWhere(t, s, `SELECT count(*) FROM webhook_deliveries WHERE event_id = ?`, id); n != 2 {
+			t.Errorf("event %s: %d deliveries left, want 2", id, n)
+		}
+	}
+	if n := countWhere(t, s, `SELECT count(*) FROM webhook_deliveries`); n != int64(2*len(kept)) {
+		t.Errorf("%d deliveries left, want %d", n, 2*len(kept))
+	}
+	if n := countWhere(t, s, `SELECT count(*) FROM webhook_attempts`); n != int64(2*len(kept)) {
+		t.Errorf("%d attempts left, want %d: a pruned delivery's attempts stayed", n, 2*len(kept))
+	}
+	if n := countWhere(t, s, `SELECT count(*) FROM webhook_endpoints`); n != 2 {
+		t.Errorf("%d endpoints left, want 2", n)
+	}
+	if after := snapshot(t, s, "daily_usage", "monthly_usage", "invoices"); after != before {
+		t.Error("pruning webhooks changed billing data")
+	}
+	if again, err := s.Prune(ctx, retentionNow, RetentionPolicy{Webhooks: 30 * 24 * time.Hour}, 3); err != nil || again.WebhookEvents != 0 {
+		t.Errorf("a second pass: %+v, %v", again, err)
 	}
 }

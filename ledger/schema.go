@@ -193,6 +193,10 @@ var migrations = []string{
 	// 6: the hourly rollups trail the records further than daily_usage and monthly_usage (minutes, not
 	// seconds), with a mark of their own: rollup_seq, the seq of the last record they include.
 	`INSERT INTO ledger_state (name, value) SELECT 'rollup_seq', value FROM ledger_state WHERE name = 'aggregated_seq';`,
+
+	// 7: webhook events are pruned by age (retention webhooks), with their deliveries.
+	`CREATE INDEX webhook_events_at ON webhook_events(at);
+	CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);`,
 }
 
 // backfills run in a migration's transaction, after its SQL, for what SQL alone cannot compute.
