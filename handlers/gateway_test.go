@@ -289,6 +289,67 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Flush()                      {}
+
+// BenchmarkHandlerStream is ServeHTTP for a chat completion streamed as 20 events, each written and flushed on
+// its own as reverse_proxy does for SSE: what the gateway adds to a stream (the recorder on every write and
+// flush, and with metering the meter), against the same upstream called directly.
+func BenchmarkHandlerStream(b *testing.B) {
+	rt := newTestRuntime(b)
+	keys := benchTenants(b, rt, 1000)
+	var events [][]byte
+	for i := range 17 {
+		events = append(events, fmt.Appendf(nil, `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"tok%d "}}]}`+"\n\n", i))
+	}
+	events = append(events, []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\n"),
+		[]byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":16,"total_tokens":28}}`+"\n\n"),
+		[]byte("data: [DONE]\n\n"))
+	upstream := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		rc := http.NewResponseController(w)
+		for _, ev := range events {
+			if _, err := w.Write(ev); err != nil {
+				return err
+			}
+			if err := rc.Flush(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	body := `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello to the benchmark"}]}`
+	off := false
+	unmetered, metered := newTestGateway(rt), newTestGateway(rt)
+	unmetered.Metering = &off
+	through := func(g *Gateway) func(http.ResponseWriter, *http.Request) error {
+		return func(w http.ResponseWriter, r *http.Request) error { return g.ServeHTTP(w, r, upstream) }
+	}
+	for _, bc := range []struct {
+		name  string
+		serve func(http.ResponseWriter, *http.Request) error
+	}{
+		{"direct", upstream.ServeHTTP},
+		{"metering=off", through(unmetered)},
+		{"metering=on", through(metered)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var n atomic.Int64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				w := &discardWriter{h: http.Header{}}
+				for pb.Next() {
+					clear(w.h)
+					req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+					req.Header["Authorization"] = []string{"Bearer " + keys[int(n.Add(1))%len(keys)]}
+					bc.serve(w, req)
+				}
+			})
+		})
+	}
+	rt.writer.Flush(context.Background())
+}
 
 // BenchmarkHandlerMetered is ServeHTTP for a chat completion: the body read, checked and parsed, the answer
 // metered (a JSON body with usage), the cost priced and the record queued.
