@@ -284,6 +284,22 @@ func BenchmarkHandler(b *testing.B) {
 	rt.writer.Flush(context.Background())
 }
 
+// postParallel posts body to /v1/chat/completions through serve from b's parallel goroutines, with the keys in
+// rotation.
+func postParallel(b *testing.B, keys []string, body string, serve func(http.ResponseWriter, *http.Request) error) {
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+			req.Header["Authorization"] = []string{"Bearer " + keys[int(n.Add(1))%len(keys)]}
+			serve(w, req)
+		}
+	})
+}
+
 type discardWriter struct{ h http.Header }
 
 func (d *discardWriter) Header() http.Header         { return d.h }
@@ -334,19 +350,7 @@ func BenchmarkHandlerStream(b *testing.B) {
 		{"metering=off", through(unmetered)},
 		{"metering=on", through(metered)},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			var n atomic.Int64
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				w := &discardWriter{h: http.Header{}}
-				for pb.Next() {
-					clear(w.h)
-					req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
-					req.Header["Authorization"] = []string{"Bearer " + keys[int(n.Add(1))%len(keys)]}
-					bc.serve(w, req)
-				}
-			})
-		})
+		b.Run(bc.name, func(b *testing.B) { postParallel(b, keys, body, bc.serve) })
 	}
 	rt.writer.Flush(context.Background())
 }
@@ -366,17 +370,7 @@ func BenchmarkHandlerMetered(b *testing.B) {
 		return err
 	})
 	body := `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are helpful."},{"role":"user","content":"Say hello"}]}`
-	var n atomic.Int64
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		w := &discardWriter{h: http.Header{}}
-		for pb.Next() {
-			clear(w.h)
-			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
-			req.Header["Authorization"] = []string{"Bearer " + keys[int(n.Add(1))%len(keys)]}
-			g.ServeHTTP(w, req, upstream)
-		}
-	})
+	postParallel(b, keys, body, func(w http.ResponseWriter, r *http.Request) error { return g.ServeHTTP(w, r, upstream) })
 	b.StopTimer()
 	rt.writer.Flush(context.Background())
 }
