@@ -41,6 +41,7 @@ const (
 	gatewayAddr  = "127.0.0.1:9182"
 	noMeterAddr  = "127.0.0.1:9183" // the same gateway with metering off
 	controlAddr  = "127.0.0.1:9184" // a second plain reverse_proxy, the same as the first: the A/A control
+	inprocAddr   = "127.0.0.1:9185" // a plain reverse_proxy site in the gateway's process
 	rateConns    = 8                // connections per side in the open-loop runs
 	transport    = `transport http {
 			keepalive 90s
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&memLimit, "memlimit", "", "GOMEMLIMIT for every Caddy process, e.g. 100MiB (default: none, Go's default GC)")
 	control := flag.Bool("control", true, "also run a second plain reverse_proxy, the same as the first, as a fourth side: what \"added\" measures between two identical proxies, the noise floor of this machine")
 	durability := flag.String("durability", "batch 50ms", "the gateway's durability setting")
+	inproc := flag.Bool("inproc", false, "also run a plain reverse_proxy site in the gateway's process, with no ai_gateway, as another side: what the gateway's process costs a request that does not pass through ai_gateway")
 	rate := flag.Float64("rate", 0, "after the closed-loop rounds, run open loop at this many requests/s (0: don't)")
 	flag.Parse()
 	kindList := strings.Split(*kinds, ",")
@@ -127,8 +129,17 @@ http://%s {
 		%s
 	}
 }
-`, filepath.Join(dir, "helix.db"), *durability, gatewayAddr, upstreamAddr, transport, noMeterAddr, upstreamAddr, transport), "127.0.0.1:9192")
+http://%s {
+	reverse_proxy %s {
+		%s
+	}
+}
+`, filepath.Join(dir, "helix.db"), *durability, gatewayAddr, upstreamAddr, transport, noMeterAddr, upstreamAddr, transport,
+		inprocAddr, upstreamAddr, transport), "127.0.0.1:9192")
 	check(err)
+	if *inproc {
+		sides = append(sides, "inproc")
+	}
 
 	fmt.Fprintf(os.Stderr, "creating %d tenants, each with a webhook endpoint ...\n", *tenants)
 	keys, endpoints := createTenants("http://"+gw.admin, *tenants, hooks.url)
@@ -158,6 +169,9 @@ http://%s {
 		case "control":
 			l.url = "http://" + controlAddr + "/v1/chat/completions"
 			return l, ctl
+		case "inproc":
+			l.url = "http://" + inprocAddr + "/v1/chat/completions"
+			return l, gw
 		}
 		return l, plain
 	}
@@ -192,39 +206,35 @@ http://%s {
 							fetchProfile("http://"+proc.admin+"/debug/pprof/heap?gc=1", path+".heap")
 						}()
 					}
-					cpu0 := proc.cpu()
-					res := l.run()
+					s := measure(l, proc)
 					if profDone != nil {
 						<-profDone
 					}
-					cpuPer := time.Duration(0)
-					if res.requests > 0 {
-						cpuPer = (proc.cpu() - cpu0) / time.Duration(res.requests)
-					}
-					warnErrors(res, fmt.Sprintf("%s %s c=%d", side, kind, c))
+					warnErrors(s.res, fmt.Sprintf("%s %s c=%d", side, kind, c))
 					fmt.Fprintf(os.Stderr, "round %d %-4s c=%-3d %-7s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  cpu %5.1f µs/req\n",
-						r+1, kind, c, side, res.rps(), ms(res.p50), ms(res.p99), float64(cpuPer)/1e3)
-					results[k][side] = append(results[k][side], sample{res, cpuPer})
+						r+1, kind, c, side, s.res.rps(), ms(s.res.p50), ms(s.res.p99), float64(s.cpuPer)/1e3)
+					results[k][side] = append(results[k][side], s)
 				}
 			}
 		}
 	}
 
 	// Open loop at a constant rate: latency without the CPU queueing of a saturated machine.
-	rated := map[string]map[string][]loadResult{}
+	rated := map[string]map[string][]sample{}
 	for r := 0; *rate > 0 && r < *rounds; r++ {
 		for _, kind := range kindList {
 			if rated[kind] == nil {
-				rated[kind] = map[string][]loadResult{}
+				rated[kind] = map[string][]sample{}
 			}
 			for _, side := range order(sides, r) {
-				l, _ := target(side, kind)
+				l, proc := target(side, kind)
 				l.conns, l.dur, l.rate = rateConns, *dur, *rate
-				res := l.run()
+				s := measure(l, proc)
+				res := s.res
 				warnErrors(res, fmt.Sprintf("%s %s rate=%.0f", side, kind, *rate))
-				fmt.Fprintf(os.Stderr, "round %d %-4s %5.0f/s %-7s %6.0f req/s  p50 %6.3f  p90 %6.3f  p99 %6.3f  p99.9 %6.3f ms  (sent late p99 %.3f ms)\n",
-					r+1, kind, *rate, side, res.rps(), ms(res.p50), ms(res.p90), ms(res.p99), ms(res.p999), ms(res.lateP99))
-				rated[kind][side] = append(rated[kind][side], res)
+				fmt.Fprintf(os.Stderr, "round %d %-4s %5.0f/s %-7s %6.0f req/s  p50 %6.3f  p90 %6.3f  p99 %6.3f  p99.9 %6.3f ms  (sent late p99 %.3f ms)  cpu %5.1f µs/req\n",
+					r+1, kind, *rate, side, res.rps(), ms(res.p50), ms(res.p90), ms(res.p99), ms(res.p999), ms(res.lateP99), float64(s.cpuPer)/1e3)
+				rated[kind][side] = append(rated[kind][side], s)
 			}
 		}
 	}
@@ -254,29 +264,43 @@ http://%s {
 			"Latency counts from when each request was due.\n\n", *rate, rateConns, *rounds, *dur)
 		fmt.Println("| answer | rate req/s | plain p50 / p99 / p99.9 ms | gateway p50 / p99 / p99.9 ms | added p50 ms | added p99 ms (target < 0.2) | by round: median (range) | metering off p99 ms | A/A added p99 ms | A/A by round: median (range) |")
 		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-		added := func(a, b loadResult) float64 { return ms(a.p99) - ms(b.p99) }
+		added := func(a, b sample) float64 { return ms(a.res.p99) - ms(b.res.p99) }
 		for _, kind := range kindList {
 			p, g, n, a := rated[kind]["plain"], rated[kind]["gateway"], rated[kind]["nometer"], rated[kind]["control"]
-			pp, gp, np := pooled(p), pooled(g), pooled(n)
+			pp, gp, np := pooledSamples(p), pooledSamples(g), pooledSamples(n)
 			aaP99, aa := "—", "—"
 			if a != nil {
-				aaP99, aa = fmt.Sprintf("%+.3f", added(pooled(a), pp)), spread(paired(a, p, added), "%+.3f")
+				aaP99, aa = fmt.Sprintf("%+.3f", ms(pooledSamples(a).p99)-ms(pp.p99)), spread(paired(a, p, added), "%+.3f")
 			}
 			fmt.Printf("| %s | %.0f | %.3f / %.3f / %.3f | %.3f / %.3f / %.3f | %+.3f | %+.3f | %s | %.3f | %s | %s |\n",
 				kind, *rate, ms(pp.p50), ms(pp.p99), ms(pp.p999), ms(gp.p50), ms(gp.p99), ms(gp.p999),
-				ms(gp.p50)-ms(pp.p50), added(gp, pp), spread(paired(g, p, added), "%+.3f"), ms(np.p99), aaP99, aa)
+				ms(gp.p50)-ms(pp.p50), ms(gp.p99)-ms(pp.p99), spread(paired(g, p, added), "%+.3f"), ms(np.p99), aaP99, aa)
+		}
+		fmt.Print("\nBy round: the median over the rounds of each round's difference to plain, with its 90% bootstrap interval " +
+			"(2,000 resamples of the rounds); and each side's CPU per request in the open loop.\n\n")
+		fmt.Println("| answer | side | CPU µs/req | added p50 ms | added p90 ms | added p99 ms |")
+		fmt.Println("| --- | --- | --- | --- | --- | --- |")
+		names := map[string]string{"plain": "plain", "gateway": "gateway", "nometer": "metering off", "control": "A/A control (plain again)",
+			"inproc": "plain site in the gateway's process"}
+		for _, kind := range kindList {
+			p := rated[kind]["plain"]
+			for _, side := range sides {
+				v := rated[kind][side]
+				diff := func(q func(loadResult) time.Duration) string {
+					return medianInterval(paired(v, p, func(a, b sample) float64 { return ms(q(a.res)) - ms(q(b.res)) }))
+				}
+				if side == "plain" {
+					fmt.Printf("| %s | %s | %.1f | | | |\n", kind, names[side], cpuPer(v))
+					continue
+				}
+				fmt.Printf("| %s | %s | %.1f | %s | %s | %s |\n", kind, names[side], cpuPer(v),
+					diff(func(r loadResult) time.Duration { return r.p50 }), diff(func(r loadResult) time.Duration { return r.p90 }),
+					diff(func(r loadResult) time.Duration { return r.p99 }))
+			}
 		}
 		fmt.Println()
 		for _, kind := range kindList {
-			p := rated[kind]["plain"]
-			fmt.Printf("By round, %s: the gateway's added p99 has a median of %s ms", kind, medianInterval(paired(rated[kind]["gateway"], p, added)))
-			if a := rated[kind]["control"]; a != nil {
-				fmt.Printf("; plain again's, %s ms", medianInterval(paired(a, p, added)))
-			}
-			fmt.Println(" (90% bootstrap intervals).")
-		}
-		for _, kind := range kindList {
-			p, g, n := pooled(rated[kind]["plain"]), pooled(rated[kind]["gateway"]), pooled(rated[kind]["nometer"])
+			p, g, n := pooledSamples(rated[kind]["plain"]), pooledSamples(rated[kind]["gateway"]), pooledSamples(rated[kind]["nometer"])
 			fmt.Printf("Achieved %s: plain %.0f, gateway %.0f, metering off %.0f req/s.\n", kind, p.rps(), g.rps(), n.rps())
 		}
 	}
@@ -355,7 +379,19 @@ func medianInterval(v []float64) string {
 	return fmt.Sprintf("%+.3f (%+.3f to %+.3f)", median(v), medians[len(medians)/20], medians[len(medians)*19/20])
 }
 
-// sample is one closed-loop run and its process's CPU time per request.
+// measure runs l and returns it with the CPU time per request of proc, the process that served it (sides run
+// one at a time, so the gateway's process serves only the side that runs).
+func measure(l load, proc *caddyProc) sample {
+	cpu0 := proc.cpu()
+	res := l.run()
+	var per time.Duration
+	if res.requests > 0 {
+		per = (proc.cpu() - cpu0) / time.Duration(res.requests)
+	}
+	return sample{res, per}
+}
+
+// sample is one run and its process's CPU time per request.
 type sample struct {
 	res    loadResult
 	cpuPer time.Duration
