@@ -79,6 +79,14 @@ func openShared(path string, opts ledger.Options, keyCacheSize int64, logger *za
 	for tenant, spent := range spend {
 		s.limiter.SeedSpend(tenant, now, spent)
 	}
+	// Nor the same warning twice: the quota and budget events already sent this day and month stay sent. Not
+	// reading them costs at most a repeated warning, so it does not stop the start.
+	monthStart, _ := webhooks.MonthPeriod(now)
+	if fired, err := store.FiredNotices(context.Background(), monthStart); err != nil {
+		logger.Warn("reading the quota and budget events already sent; a restart may send them again", zap.Error(err))
+	} else {
+		handlers.SeedThrottle(s.throttle, fired, now)
+	}
 	// Retention starts with the defaults; each config's Provision sets its own policy.
 	s.pruner = store.NewPruner(ledger.PrunerOptions{Policy: ledger.DefaultRetention, Logger: logger.Named("retention")})
 	s.pruner.Start()

@@ -56,6 +56,26 @@ func budgetNotice(op *ledger.Operation, th *webhooks.Throttle, u limits.Usage, p
 	}
 }
 
+// SeedThrottle marks the once-a-period events already stored (ledger.FiredNotices) as fired for the periods
+// still running at now, so that a restart does not send a tenant's warning again the same day or month.
+func SeedThrottle(th *webhooks.Throttle, fired []ledger.FiredNotice, now time.Time) {
+	for _, f := range fired {
+		period := webhooks.DayPeriod
+		switch f.Type {
+		case webhooks.EventBudgetWarning, webhooks.EventBudgetExceeded:
+			period = webhooks.MonthPeriod
+		case webhooks.EventQuotaWarning, webhooks.EventQuotaExceeded:
+		default:
+			continue
+		}
+		// The period is the one the event was sent for: the one that ends at its resets_at.
+		start, end := period(f.ResetsAt.Add(-time.Nanosecond))
+		if end.Equal(f.ResetsAt) && end.After(now) {
+			th.Once(f.TenantID+"\x00"+f.Type, start, end)
+		}
+	}
+}
+
 func notify(op *ledger.Operation, typ string, data map[string]any) {
 	op.Notices = append(op.Notices, ledger.Notice{Type: typ, Data: data})
 }

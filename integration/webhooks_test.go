@@ -239,6 +239,32 @@ func TestWebhookQuotaEventsOncePerPeriod(t *testing.T) {
 	}
 }
 
+// TestWebhookNoticesNotResentAfterRestart: a restart does not send again the day's quota.warning and
+// quota.exceeded, or the month's budget.exceeded: the throttle starts from the events already stored.
+func TestWebhookNoticesNotResentAfterRestart(t *testing.T) {
+	g := startHooks(t)
+	key := g.tenantWithKey("acme", "warned") // 10 a day, warning at 50%
+	rc := newReceiver(t)
+	g.subscribe(rc, "acme", "quota.warning", "quota.exceeded")
+	calls := func(n int) {
+		for range n {
+			g.call(key, "/v1/chat/completions", chatBody)
+		}
+	}
+	calls(6)
+	rc.waitFor("quota.warning", 1)
+	g.restart()
+	calls(1) // admitted, past the warning share: the warning would fire again
+	calls(5) // the last ones refused
+	rc.waitFor("quota.exceeded", 1)
+	g.restart()
+	calls(2) // refused: quota.exceeded would fire again
+	time.Sleep(500 * time.Millisecond)
+	if n, m := len(rc.of("quota.warning")), len(rc.of("quota.exceeded")); n != 1 || m != 1 {
+		t.Fatalf("quota.warning %d times, quota.exceeded %d times across two restarts; want once each", n, m)
+	}
+}
+
 func TestWebhookInvoiceFinalized(t *testing.T) {
 	g := startHooks(t)
 	g.tenantWithKey("acme", "open")
@@ -317,8 +343,8 @@ func TestDeletingATenantRemovesItsEndpoints(t *testing.T) {
 	}
 }
 
-// TestWebhookBudgetAndRateLimitEvents: budget.warning and budget.exceeded once a month, rate_limit.exceeded at
-// most once a minute, each with the tenant's numbers.
+// TestWebhookBudgetAndRateLimitEvents: budget.warning and budget.exceeded once a month, also across a restart,
+// rate_limit.exceeded at most once a minute, each with the tenant's numbers.
 func TestWebhookBudgetAndRateLimitEvents(t *testing.T) {
 	cfg := strings.Replace(billingBase, "\t\tplan open daily_operations unlimited\n", "\t\tplan open daily_operations unlimited\n"+hookBase+`		plan throttled {
 			daily_operations unlimited
@@ -347,6 +373,8 @@ func TestWebhookBudgetAndRateLimitEvents(t *testing.T) {
 		g.call(slow, "/v1/chat/completions", body)
 	}
 	rl := rc2.waitFor("rate_limit.exceeded", 1)[0]["data"].(map[string]any)
+	g.restart()
+	g.call(key, "/v1/chat/completions", body) // refused: budget.exceeded was sent this month already
 	time.Sleep(300 * time.Millisecond)
 	if n, m, k := len(rc.of("budget.warning")), len(rc.of("budget.exceeded")), len(rc2.of("rate_limit.exceeded")); n != 1 || m != 1 || k != 1 {
 		t.Fatalf("budget.warning %d, budget.exceeded %d, rate_limit.exceeded %d: want once each", n, m, k)

@@ -197,6 +197,11 @@ var migrations = []string{
 	// 7: webhook events are pruned by age (retention webhooks), with their deliveries.
 	`CREATE INDEX webhook_events_at ON webhook_events(at);
 	CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);`,
+
+	// 8: the events that fire once per tenant and period are read back at start (FiredNotices), so that a
+	// restart does not send them again. The index is partial: the many operation events stay out of it.
+	`CREATE INDEX webhook_events_period ON webhook_events(at)
+		WHERE type IN ('quota.warning', 'quota.exceeded', 'budget.warning', 'budget.exceeded');`,
 }
 
 // backfills run in a migration's transaction, after its SQL, for what SQL alone cannot compute.
