@@ -14,7 +14,9 @@
 //
 // Closed-loop runs saturate a small machine, so their tail latency is mostly CPU queueing. With -rate, it then
 // runs the same rounds open loop at that constant rate over 8 connections per side, and prints latency
-// percentiles counted from when each request was due, and what the gateway adds to them.
+// percentiles counted from when each request was due, what each side adds to them, and each side's CPU per
+// request. With -inproc a fifth side is a plain reverse_proxy site in the gateway's own process: what the
+// process costs a request that does not pass through ai_gateway.
 package main
 
 import (
