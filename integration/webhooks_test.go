@@ -239,8 +239,9 @@ func TestWebhookQuotaEventsOncePerPeriod(t *testing.T) {
 	}
 }
 
-// TestWebhookNoticesNotResentAfterRestart: a restart does not send again the day's quota.warning and
-// quota.exceeded, or the month's budget.exceeded: the throttle starts from the events already stored.
+// TestWebhookNoticesNotResentAfterRestart: a restart does not send the day's quota.warning and quota.exceeded
+// again: the throttle starts from the events already stored (the month's budget events: see
+// TestWebhookBudgetAndRateLimitEvents).
 func TestWebhookNoticesNotResentAfterRestart(t *testing.T) {
 	g := startHooks(t)
 	key := g.tenantWithKey("acme", "warned") // 10 a day, warning at 50%

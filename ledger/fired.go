@@ -19,9 +19,8 @@ const firedNoticesQuery = `SELECT DISTINCT tenant_id, type, payload->>'$.data.re
 	WHERE type IN ('quota.warning', 'quota.exceeded', 'budget.warning', 'budget.exceeded') AND at >= ?`
 
 // FiredNotices lists the once-a-period events stored since since, so that a gateway that restarts does not send
-// a tenant's warning again in the same day or month. Only events that had a
-// subscriber are stored; one that had none was sent to nobody. An event pruned by the webhook retention is
-// no longer known.
+// a tenant's warning again in the same day or month. Only events that had a subscriber are stored; one that had
+// none was sent to nobody. An event pruned by the webhook retention is no longer known.
 func (s *Store) FiredNotices(ctx context.Context, since time.Time) ([]FiredNotice, error) {
 	rows, err := s.r.QueryContext(ctx, firedNoticesQuery, nanos(since))
 	if err != nil {
