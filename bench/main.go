@@ -63,7 +63,7 @@ func main() {
 	tenants := flag.Int("tenants", 10000, "tenants (one key each) in rotation on the gateway")
 	connList := flag.String("conns", "8,64", "connection counts")
 	kinds := flag.String("kinds", "json,sse", "answer kinds: json, sse")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file (and of plain Caddy to this file + .plain), its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file (and of plain Caddy to this file + .plain, of the gateway's process serving -inproc to this file + .inproc), its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
 	flag.StringVar(&memLimit, "memlimit", "", "GOMEMLIMIT for every Caddy process, e.g. 100MiB (default: none, Go's default GC)")
 	control := flag.Bool("control", true, "also run a second plain reverse_proxy, the same as the first, as a fourth side: what \"added\" measures between two identical proxies, the noise floor of this machine")
 	durability := flag.String("durability", "batch 50ms", "the gateway's durability setting")
@@ -194,10 +194,10 @@ http://%s {
 					l, proc := target(side, kind)
 					l.conns, l.dur = c, *dur
 					var profDone chan struct{}
-					if *profile != "" && side != "nometer" && results[k][side] == nil && len(results) == 1 {
+					if *profile != "" && side != "nometer" && side != "control" && results[k][side] == nil && len(results) == 1 {
 						path := *profile
-						if side == "plain" {
-							path += ".plain"
+						if side != "gateway" {
+							path += "." + side
 						}
 						profDone = make(chan struct{})
 						fetchProfile("http://"+proc.admin+"/debug/pprof/allocs", path+".allocs0")

@@ -69,6 +69,8 @@ type Meter struct {
 	scan   scanner
 	acc    totals
 	events eventStream
+	fresh  bool // the scanner was reset for an event's data, and fed nothing since
+	memo   memo
 }
 
 // NewMeter returns a meter for a response in format f. stream says the response is an event stream

@@ -203,6 +203,7 @@ func (m *Meter) startValue() {
 		case !e.hasData:
 			e.hasData = true
 			m.scan.reset()
+			m.fresh = true
 		case m.scan.state == sDone:
 			// The last data line held a whole JSON value: a provider that ends events with one line
 			// break instead of two. Splitting here cannot mistake a spec-conforming stream, whose JSON
@@ -210,6 +211,7 @@ func (m *Meter) startValue() {
 			m.dispatch()
 			e.hasData = true
 			m.scan.reset()
+			m.fresh = true
 		default:
 			m.data(newline) // data lines join with a line feed
 		}
@@ -232,6 +234,10 @@ func (m *Meter) data(v []byte) {
 		e.headLen += uint8(copy(e.head[e.headLen:], v))
 	}
 	e.dataLen += int64(len(v))
+	if m.fresh {
+		m.fresh = false
+		v = m.memo.skip(&m.scan, v)
+	}
 	m.scan.write(v)
 }
 
