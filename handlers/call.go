@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,7 +78,7 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 		return c, &denial{http.StatusBadRequest, "invalid_request_error", "invalid_request", "Could not read the request body: " + err.Error(), ledger.OutcomeBadRequest}
 	}
 	if r.Method == http.MethodPost {
-		if !json.Valid(body) {
+		if !usage.Valid(body) {
 			return c, errNotJSON
 		}
 		if c.format == usage.Unknown { // metering off

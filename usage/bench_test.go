@@ -1,8 +1,10 @@
 package usage
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -112,6 +114,48 @@ func BenchmarkWithStreamUsage(b *testing.B) {
 	for b.Loop() {
 		if _, changed, err := WithStreamUsage(OpenAIChat, chatRequest); err != nil || !changed {
 			b.Fatal(err)
+		}
+	}
+}
+
+// largeRequest is a chat request with a 268 KB prompt (long-context calls send such bodies, and more): the
+// body is read, checked and parsed before it is forwarded, so this is latency every such call pays.
+func largeRequest() []byte {
+	prompt := strings.Repeat("The quick brown fox jumps over the lazy dog, \"quoted\" and café. ", 4000)
+	body, err := json.Marshal(map[string]any{"model": "gpt-4o-mini", "stream": true, "messages": []map[string]string{
+		{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": prompt}}})
+	if err != nil {
+		panic(err)
+	}
+	return body
+}
+
+// BenchmarkValidLarge checks a large request body as the gateway does (Valid), and with encoding/json.
+func BenchmarkValidLarge(b *testing.B) {
+	body := largeRequest()
+	for _, v := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{{"usage.Valid", Valid}, {"encoding-json.Valid", json.Valid}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if !v.valid(body) {
+					b.Fatal("not valid")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkParseRequestLarge(b *testing.B) {
+	body := largeRequest()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, err := ParseRequest(OpenAIChat, body); err != nil || r.InputChars < 250_000 {
+			b.Fatal(r, err)
 		}
 	}
 }

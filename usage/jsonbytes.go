@@ -20,15 +20,14 @@ func skipSpace(b []byte, i int) int {
 
 // stringEnd returns the index just past the string that starts at b[i] (a quote), or -1.
 func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	for j := i + 1; ; j += 2 { // past a backslash and the byte it escapes
+		if j = plainRun(b, j, false); j >= len(b) {
+			return -1
+		}
+		if b[j] == '"' {
 			return j + 1
 		}
 	}
-	return -1
 }
 
 // valueEnd returns the index just past the value that starts at b[i], or -1 if b ends inside it. It does
@@ -142,30 +141,31 @@ func jsonInt(v []byte) (n int64, ok bool) {
 	return num.value()
 }
 
-// stringChars counts the characters of the content of a JSON string, escapes decoded: an escape is one
-// character, a surrogate pair too.
-func stringChars(s []byte) int64 {
-	var n int64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+// stringSpan returns the index just past the string that starts at b[i] (a quote), or -1 if b ends inside
+// it, and the characters of its content (of as much as there is), escapes decoded: an escape is one
+// character, a surrogate pair too. One pass: a prompt's text is read once.
+func stringSpan(b []byte, i int) (end int, chars int64) {
+	for j := i + 1; j < len(b); {
+		k := plainRun(b, j, false)
+		chars += runeStarts(b[j:k])
 		switch {
-		case c == '\\':
-			if i+1 < len(s) && s[i+1] == 'u' {
-				var r rune
-				for _, h := range s[i+2 : min(i+6, len(s))] {
-					r = r<<4 | rune(unhex(h))
-				}
-				i += 5
-				if r >= 0xDC00 && r <= 0xDFFF {
-					continue
-				}
-			} else {
-				i++
+		case k == len(b):
+			return -1, chars
+		case b[k] == '"':
+			return k + 1, chars
+		case k+1 < len(b) && b[k+1] == 'u':
+			var r rune
+			for _, h := range b[k+2 : min(k+6, len(b))] {
+				r = r<<4 | rune(unhex(h))
 			}
-			n++
-		case c&0xC0 != 0x80:
-			n++
+			j = k + 6
+			if r >= 0xDC00 && r <= 0xDFFF { // a surrogate pair's second half: the first counted
+				continue
+			}
+		default:
+			j = k + 2
 		}
+		chars++
 	}
-	return n
+	return -1, chars
 }

@@ -112,9 +112,9 @@ func textChars(b []byte) int64 {
 		c := b[i]
 		switch {
 		case c == '"':
-			end := stringEnd(b, i)
+			end, chars := stringSpan(b, i)
 			if end < 0 {
-				return n + stringChars(b[i+1:])
+				return n + chars
 			}
 			if j := skipSpace(b, end); j < len(b) && b[j] == ':' { // a member name
 				if excludedKeys[string(b[i+1:end-1])] {
@@ -128,7 +128,7 @@ func textChars(b []byte) int64 {
 				i, prev = j+1, ':'
 				continue
 			}
-			n += stringChars(b[i+1 : end-1])
+			n += chars
 			i, prev = end, 'v'
 		case c == '-' || c >= '0' && c <= '9':
 			if prev == '[' || prev == ',' {
