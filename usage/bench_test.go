@@ -159,3 +159,15 @@ func BenchmarkParseRequestLarge(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWithStreamUsageLarge adds include_usage to the large streaming request: a scan and a copy.
+func BenchmarkWithStreamUsageLarge(b *testing.B) {
+	body := largeRequest()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, changed, err := WithStreamUsage(OpenAIChat, body); err != nil || !changed {
+			b.Fatal(err)
+		}
+	}
+}

@@ -53,6 +53,9 @@ func FuzzParseRequest(f *testing.F) {
 		if err != nil || !utf8.Valid(body) {
 			return // encoding/json replaces invalid UTF-8; ParseRequest may keep the bytes as sent
 		}
+		if want, ok := refInputChars(body); ok && r.InputChars != want {
+			t.Errorf("InputChars = %d, the two-pass reference counts %d", r.InputChars, want)
+		}
 		var m map[string]json.RawMessage // exact member names; the last of a duplicated member wins
 		if err := json.Unmarshal(body, &m); err != nil {
 			t.Fatalf("encoding/json: %v", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 )
 
 // Helpers for a whole JSON document in memory (a request body): find the members of an object without
@@ -68,9 +69,10 @@ func valueEnd(b []byte, i int) int {
 	return j
 }
 
-// members calls fn with each member of the object at b[i:] — its name as written, without the quotes, and
-// where its value starts and ends — and returns the index just past the object.
-func members(b []byte, i int, fn func(name []byte, start, end int)) (int, error) {
+// members calls fn with each member of the object at b[i:]: its name as written, without the quotes, and
+// where its value starts. fn reads the value and returns the index just past it (valueEnd, when it only
+// wants to skip it), or -1 if b ends inside it. members returns the index just past the object.
+func members(b []byte, i int, fn func(name []byte, start int) (end int)) (int, error) {
 	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '{' {
 		return -1, errNotObject
@@ -91,11 +93,13 @@ func members(b []byte, i int, fn func(name []byte, start, end int)) (int, error)
 			return -1, errNotObject
 		}
 		vs := skipSpace(b, i+1)
-		ve := valueEnd(b, vs)
+		if vs >= len(b) || strings.IndexByte("}],:", b[vs]) >= 0 {
+			return -1, errNotObject // no value
+		}
+		ve := fn(name, vs)
 		if ve < 0 {
 			return -1, errNotObject
 		}
-		fn(name, vs, ve)
 		if i = skipSpace(b, ve); i >= len(b) {
 			return -1, errNotObject
 		}
@@ -108,6 +112,14 @@ func members(b []byte, i int, fn func(name []byte, start, end int)) (int, error)
 			return -1, errNotObject
 		}
 	}
+}
+
+// valueOf returns the value at b[start:] whole, and its end: -1, and no value, if b ends inside it.
+func valueOf(b []byte, start int) (v []byte, end int) {
+	if end = valueEnd(b, start); end < 0 {
+		return nil, -1
+	}
+	return b[start:end], end
 }
 
 // nameIs reports whether a member name, as written, is want. The APIs' names need no escapes, but a

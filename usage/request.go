@@ -24,8 +24,15 @@ func ParseRequest(f Format, body []byte) (Request, error) {
 		maxTokens, maxCompletion, maxOut = int64(-1), int64(-1), int64(-1)
 		inputs                           [len(inputMembers)]int64
 	)
-	_, err := members(body, 0, func(name []byte, start, end int) {
-		v := body[start:end]
+	_, err := members(body, 0, func(name []byte, start int) int {
+		for i, in := range inputMembers {
+			if nameIs(name, in) {
+				end, n := textSpan(body, start) // the prompt: read once, as its text is counted
+				inputs[i] = n
+				return end
+			}
+		}
+		v, end := valueOf(body, start)
 		switch {
 		case nameIs(name, "model"):
 			r.Model = jsonString(v)
@@ -39,13 +46,8 @@ func ParseRequest(f Format, body []byte) (Request, error) {
 			maxCompletion = intOr(v, -1)
 		case nameIs(name, "max_output_tokens"):
 			maxOut = intOr(v, -1)
-		default:
-			for i, in := range inputMembers {
-				if nameIs(name, in) {
-					inputs[i] = textChars(v)
-				}
-			}
 		}
+		return end
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("parsing request body: %w", err)
@@ -83,10 +85,12 @@ func intOr(v []byte, absent int64) int64 {
 // includeUsage reports whether a stream_options value sets include_usage to true.
 func includeUsage(v []byte) bool {
 	on := false
-	_, _ = members(v, 0, func(name []byte, start, end int) {
+	_, _ = members(v, 0, func(name []byte, start int) int {
+		val, end := valueOf(v, start)
 		if nameIs(name, "include_usage") {
-			on = string(v[start:end]) == "true"
+			on = string(val) == "true"
 		}
+		return end
 	})
 	return on
 }
@@ -101,28 +105,30 @@ var excludedKeys = map[string]bool{
 	"encrypted_content": true, "cache_control": true, "status": true, "annotations": true, "logprobs": true,
 }
 
-// textChars counts the text in a request member's value: the characters of every string in it, except
-// the values of excludedKeys, and 4 characters (one token) for each number in an array — prompts and
-// embedding inputs may be given as token ids. It walks the value without recursion, so depth costs
-// nothing.
-func textChars(b []byte) int64 {
-	var n int64
+// textSpan returns the index just past the value that starts at b[i] (-1 if b ends inside it) and the text
+// in it: the characters of every string, except the values of excludedKeys, and 4 characters (one token)
+// for each number in an array — prompts and embedding inputs may be given as token ids. It walks the value
+// without recursion, so depth costs nothing.
+func textSpan(b []byte, i int) (end int, n int64) {
+	depth := 0
 	prev := byte(0) // the last structural byte, to tell an array's numbers from members' values
-	for i := 0; i < len(b); {
+	for i < len(b) {
 		c := b[i]
 		switch {
 		case c == '"':
 			end, chars := stringSpan(b, i)
-			if end < 0 {
-				return n + chars
+			switch {
+			case end < 0:
+				return -1, n + chars
+			case depth == 0:
+				return end, chars
 			}
 			if j := skipSpace(b, end); j < len(b) && b[j] == ':' { // a member name
 				if excludedKeys[string(b[i+1:end-1])] {
-					ve := valueEnd(b, skipSpace(b, j+1))
-					if ve < 0 {
-						return n
+					if i = valueEnd(b, skipSpace(b, j+1)); i < 0 {
+						return -1, n
 					}
-					i, prev = ve, 'v'
+					prev = 'v'
 					continue
 				}
 				i, prev = j+1, ':'
@@ -130,22 +136,33 @@ func textChars(b []byte) int64 {
 			}
 			n += chars
 			i, prev = end, 'v'
-		case c == '-' || c >= '0' && c <= '9':
-			if prev == '[' || prev == ',' {
-				n += 4
+		case c == '{' || c == '[':
+			depth++
+			i, prev = i+1, c
+		case c == '}' || c == ']':
+			if depth--; depth < 0 {
+				return -1, n
 			}
-			end := valueEnd(b, i)
-			if end < 0 {
-				return n
+			i, prev = i+1, c
+			if depth == 0 {
+				return i, n
 			}
-			i, prev = end, 'v'
-		case c == '{' || c == '[' || c == ',' || c == ':' || c == '}' || c == ']':
+		case c == ',' || c == ':':
+			if depth == 0 {
+				return -1, n
+			}
 			i, prev = i+1, c
 		case isSpace(c):
 			i++
-		default: // true, false, null
-			i, prev = i+1, 'v'
+		default: // a number, true, false or null
+			if (c == '-' || c >= '0' && c <= '9') && (prev == '[' || prev == ',') {
+				n += 4
+			}
+			if i = valueEnd(b, i); i < 0 || depth == 0 {
+				return i, n
+			}
+			prev = 'v'
 		}
 	}
-	return n
+	return -1, n
 }

@@ -27,14 +27,16 @@ func WithStreamUsage(f Format, body []byte) (out []byte, changed bool, err error
 	}
 	stream := false
 	optStart, optEnd, lastEnd := -1, -1, -1
-	_, err = members(body, 0, func(name []byte, start, end int) {
+	_, err = members(body, 0, func(name []byte, start int) int {
+		v, end := valueOf(body, start)
 		switch {
 		case nameIs(name, "stream"):
-			stream = string(body[start:end]) == "true"
+			stream = string(v) == "true"
 		case nameIs(name, "stream_options"):
 			optStart, optEnd = start, end
 		}
 		lastEnd = end
+		return end
 	})
 	if err != nil {
 		return body, false, fmt.Errorf("adding stream usage to request body: %w", err)
@@ -49,11 +51,13 @@ func WithStreamUsage(f Format, body []byte) (out []byte, changed bool, err error
 		return splice(body, optStart, optEnd, streamOptionsValue), true, nil
 	}
 	incStart, incEnd, last := -1, -1, -1
-	if _, err := members(body, optStart, func(name []byte, start, end int) {
+	if _, err := members(body, optStart, func(name []byte, start int) int {
+		end := valueEnd(body, start)
 		if nameIs(name, "include_usage") {
 			incStart, incEnd = start, end
 		}
 		last = end
+		return end
 	}); err != nil {
 		return body, false, fmt.Errorf("adding stream usage to request body: stream_options: %w", err)
 	}

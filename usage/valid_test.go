@@ -95,17 +95,6 @@ func FuzzValid(f *testing.F) {
 // replaced), on random strings of quotes, backslashes, escapes, control characters and UTF-8, at every
 // alignment.
 func TestStringScans(t *testing.T) {
-	refEnd := func(b []byte, i int) int {
-		for j := i + 1; j < len(b); j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1
-			}
-		}
-		return -1
-	}
 	refRun := func(b []byte, i int, ctl bool) int {
 		for ; i < len(b); i++ {
 			if c := b[i]; c == '"' || c == '\\' || ctl && c < 0x20 {
@@ -113,31 +102,6 @@ func TestStringScans(t *testing.T) {
 			}
 		}
 		return i
-	}
-	refChars := func(s []byte) int64 {
-		var n int64
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			switch {
-			case c == '\\':
-				if i+1 < len(s) && s[i+1] == 'u' {
-					var r rune
-					for _, h := range s[i+2 : min(i+6, len(s))] {
-						r = r<<4 | rune(unhex(h))
-					}
-					i += 5
-					if r >= 0xDC00 && r <= 0xDFFF {
-						continue
-					}
-				} else {
-					i++
-				}
-				n++
-			case c&0xC0 != 0x80:
-				n++
-			}
-		}
-		return n
 	}
 	for s, want := range map[string]int64{`"\ud83d\ude00"`: 1, `"\udc00"`: 0, `"\udbff"`: 1, `"\uDFFF\uE000"`: 1, `"a\"b\\c\/"`: 6,
 		`"caf\u00e9 é"`: 6, "\"\xf0\x9f\x98\x80\"": 1} {
@@ -179,6 +143,45 @@ func TestStringScans(t *testing.T) {
 			t.Fatalf("stringSpan(%q) counts %d, want %d", q, chars, refChars(q[1:]))
 		}
 	}
+}
+
+// refEnd and refChars are the byte-at-a-time string scans that plainRun, stringEnd and stringSpan replaced.
+func refEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+func refChars(s []byte) int64 {
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\':
+			if i+1 < len(s) && s[i+1] == 'u' {
+				var r rune
+				for _, h := range s[i+2 : min(i+6, len(s))] {
+					r = r<<4 | rune(unhex(h))
+				}
+				i += 5
+				if r >= 0xDC00 && r <= 0xDFFF {
+					continue
+				}
+			} else {
+				i++
+			}
+			n++
+		case c&0xC0 != 0x80:
+			n++
+		}
+	}
+	return n
 }
 
 func continuation(b []byte) int64 {
