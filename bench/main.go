@@ -52,9 +52,14 @@ const (
 		}`
 )
 
+// bodies are the requests of each kind: a chat completion answered in JSON, the same streamed, and a long one —
+// a 256 KB prompt (a long-context call), which the gateway reads whole, checks and parses before it forwards
+// it, where plain Caddy streams it through — streamed without include_usage, so that the gateway adds it.
 var bodies = map[string]string{
 	"json": `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello to the benchmark"}]}`,
 	"sse":  `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello to the benchmark"}]}`,
+	"long": `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"system","content":"You are a careful reader."},{"role":"user","content":"` +
+		strings.Repeat(`Summarise this, \"quoted\" and café: the quick brown fox jumps over the lazy dog. `, 3000) + `"}]}`,
 }
 
 func main() {
@@ -62,7 +67,7 @@ func main() {
 	dur := flag.Duration("d", time.Second, "duration of each run")
 	tenants := flag.Int("tenants", 10000, "tenants (one key each) in rotation on the gateway")
 	connList := flag.String("conns", "8,64", "connection counts")
-	kinds := flag.String("kinds", "json,sse", "answer kinds: json, sse")
+	kinds := flag.String("kinds", "json,sse", "request kinds: json, sse, long (a 256 KB prompt, streamed)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file (and of plain Caddy to this file + .plain, of the gateway's process serving -inproc to this file + .inproc), its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
 	flag.StringVar(&memLimit, "memlimit", "", "GOMEMLIMIT for every Caddy process, e.g. 100MiB (default: none, Go's default GC)")
 	control := flag.Bool("control", true, "also run a second plain reverse_proxy, the same as the first, as a fourth side: what \"added\" measures between two identical proxies, the noise floor of this machine")

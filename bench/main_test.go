@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,5 +81,22 @@ func TestMedianInterval(t *testing.T) {
 	}
 	if got := medianInterval(nil); got != "—" {
 		t.Errorf("no rounds: %q", got)
+	}
+}
+
+// TestBodies: every kind's request is a JSON object the gateway accepts, and the long one is about 256 KB.
+func TestBodies(t *testing.T) {
+	for kind, body := range bodies {
+		var v struct {
+			Model    string
+			Stream   bool
+			Messages []struct{ Content string }
+		}
+		if err := json.Unmarshal([]byte(body), &v); err != nil || v.Model == "" || len(v.Messages) == 0 {
+			t.Errorf("%s: %v %+v", kind, err, v)
+		}
+	}
+	if n := len(bodies["long"]); n < 240<<10 || n > 270<<10 {
+		t.Errorf("the long request is %d bytes, want about 256 KB", n)
 	}
 }
