@@ -20,6 +20,14 @@ type call struct {
 	price   pricing.Price
 	priced  bool
 	limited *limitedBody // the body of a non-JSON call, read as it streams upstream
+	body    *pooledBody  // the body of a JSON call, read whole: release it when the call is over
+}
+
+// release gives back the call's body buffer, if it has one.
+func (c *call) release() {
+	if c.body != nil {
+		c.body.release()
+	}
 }
 
 // limitedBody fails a read past the size limit and remembers that it did.
@@ -71,6 +79,7 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 	}
 	body, err := readBody(r, g.MaxRequestBody)
 	r.Body.Close()
+	c.body = &pooledBody{buf: body}
 	if int64(len(body)) > g.MaxRequestBody {
 		return c, g.tooLarge()
 	}
@@ -82,7 +91,7 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 			return c, errNotJSON
 		}
 		if c.format == usage.Unknown { // metering off
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.Body = c.body
 			return c, nil
 		}
 		if c.req, err = usage.ParseRequest(c.format, body); err != nil {
@@ -90,8 +99,9 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 		}
 		if c.req.Stream && !c.req.IncludeUsage && g.streamUsage() {
 			// Without it an OpenAI stream reports no usage at all, and the call could only be estimated.
-			if out, changed, err := usage.WithStreamUsage(c.format, body); err == nil && changed {
-				body = out
+			// The buffer has room for the edit: it is made in place.
+			if out, changed, err := usage.AddStreamUsage(c.format, body); err == nil && changed {
+				c.body.buf = out
 			}
 		}
 		c.price, c.priced = g.rt.Prices().Lookup(c.req.Model)
@@ -102,21 +112,21 @@ func (g *Gateway) readCall(r *http.Request, opType string) (call, *denial) {
 				fmt.Sprintf("The model %q is not available on this gateway.", c.req.Model), ledger.OutcomeBadRequest}
 		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
+	r.Body = c.body
+	r.ContentLength = int64(len(c.body.buf))
 	return c, nil
 }
 
-// readBody reads r's body, up to one byte past limit. A body of known length is read into a buffer of
-// exactly that length (net/http ends it there); bytes.Buffer.ReadFrom keeps 512 bytes free before each
-// read, so a full buffer grew and was copied once more just to see the end.
+// readBody reads r's body, up to one byte past limit, into a pooled buffer (see getBodyBuffer). A body of
+// known length is read into a buffer of exactly that length (net/http ends it there); one of unknown length
+// grows as bytes.Buffer would, which also keeps 512 bytes free before each read.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if n := r.ContentLength; n >= 0 && n <= limit {
-		body := make([]byte, n)
+		body := getBodyBuffer(int(n))
 		_, err := io.ReadFull(r.Body, body)
 		return body, err
 	}
-	var buf bytes.Buffer
+	buf := bytes.NewBuffer(getBodyBuffer(0))
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	return buf.Bytes(), err
 }

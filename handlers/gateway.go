@@ -134,6 +134,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 
 	c, bad := g.readCall(r, op.Type)
+	defer c.release()
 	var estimate int64
 	if policy.MonthlyBudget > 0 && bad == nil {
 		estimate = c.estimate(g.rt.Billing().EstimateOutputTokens)

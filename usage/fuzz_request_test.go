@@ -112,6 +112,10 @@ func FuzzWithStreamUsage(f *testing.F) {
 		if !changed && !bytes.Equal(out, body) {
 			t.Fatalf("unchanged, but out %q != body %q", out, body)
 		}
+		roomy := append(make([]byte, 0, len(body)+64), body...)
+		if inPlace, changedInPlace, errInPlace := AddStreamUsage(fm, roomy); !bytes.Equal(inPlace, out) || changedInPlace != changed || (errInPlace == nil) != (err == nil) {
+			t.Fatalf("in place: %q, %v, %v; WithStreamUsage: %q, %v, %v", inPlace, changedInPlace, errInPlace, out, changed, err)
+		}
 		if !isJSONObject(body) {
 			return // the gateway never asks; only no panic
 		}

@@ -212,3 +212,30 @@ func TestWithStreamUsageLarge(t *testing.T) {
 		t.Errorf("the large body was not kept intact")
 	}
 }
+
+// TestAddStreamUsageInPlace: with room in the buffer the edit is made in it, and says the same as
+// WithStreamUsage; without room for a longer body, a new one, and the input untouched.
+func TestAddStreamUsageInPlace(t *testing.T) {
+	for _, body := range []string{
+		`{"model":"m","stream":true,"messages":[]}`,
+		`{"model":"m","stream":true,"stream_options":null,"messages":[]}`,
+		`{"model":"m","stream":true,"stream_options":{"include_usage":false},"x":1}`,
+		`{"model":"m","stream":true,"stream_options":{"x":1},"messages":[]}`,
+		`{"model":"m","stream":true,"stream_options":{}}`,
+	} {
+		want, changed, err := WithStreamUsage(OpenAIChat, []byte(body))
+		if err != nil || !changed {
+			t.Fatalf("WithStreamUsage(%s): %v %v", body, changed, err)
+		}
+		buf := append(make([]byte, 0, len(body)+64), body...)
+		got, changed, err := AddStreamUsage(OpenAIChat, buf)
+		if err != nil || !changed || string(got) != string(want) || &got[0] != &buf[0] {
+			t.Errorf("AddStreamUsage(%s) = %s (in place: %v), %v; want %s", body, got, &got[0] == &buf[0], err, want)
+		}
+		tight := []byte(body)
+		got, _, _ = AddStreamUsage(OpenAIChat, tight[:len(tight):len(tight)])
+		if string(got) != string(want) || len(want) > len(body) && string(tight) != body {
+			t.Errorf("without room: %s (input now %s), want %s", got, tight, want)
+		}
+	}
+}

@@ -22,6 +22,16 @@ const (
 // changed is false, and out is body, when there is nothing to do. The error says the body is not a JSON
 // object.
 func WithStreamUsage(f Format, body []byte) (out []byte, changed bool, err error) {
+	return withStreamUsage(f, body, false)
+}
+
+// AddStreamUsage is WithStreamUsage editing body's own bytes, when its capacity has room for the edit (40
+// bytes at most), instead of making a new body: for a caller whose buffer is its own to change.
+func AddStreamUsage(f Format, body []byte) (out []byte, changed bool, err error) {
+	return withStreamUsage(f, body, true)
+}
+
+func withStreamUsage(f Format, body []byte, inPlace bool) (out []byte, changed bool, err error) {
 	if f != OpenAIChat && f != OpenAICompletion {
 		return body, false, nil
 	}
@@ -45,10 +55,10 @@ func WithStreamUsage(f Format, body []byte) (out []byte, changed bool, err error
 		return body, false, nil
 	}
 	if optStart < 0 {
-		return splice(body, lastEnd, lastEnd, `,"stream_options":`+streamOptionsValue), true, nil
+		return splice(body, lastEnd, lastEnd, `,"stream_options":`+streamOptionsValue, inPlace), true, nil
 	}
 	if body[optStart] != '{' {
-		return splice(body, optStart, optEnd, streamOptionsValue), true, nil
+		return splice(body, optStart, optEnd, streamOptionsValue, inPlace), true, nil
 	}
 	incStart, incEnd, last := -1, -1, -1
 	if _, err := members(body, optStart, func(name []byte, start int) int {
@@ -65,16 +75,24 @@ func WithStreamUsage(f Format, body []byte) (out []byte, changed bool, err error
 	case incStart >= 0 && string(body[incStart:incEnd]) == "true":
 		return body, false, nil
 	case incStart >= 0:
-		return splice(body, incStart, incEnd, "true"), true, nil
+		return splice(body, incStart, incEnd, "true", inPlace), true, nil
 	case last < 0: // an empty object
-		return splice(body, optStart+1, optStart+1, includeUsageMember), true, nil
+		return splice(body, optStart+1, optStart+1, includeUsageMember, inPlace), true, nil
 	}
-	return splice(body, last, last, ","+includeUsageMember), true, nil
+	return splice(body, last, last, ","+includeUsageMember, inPlace), true, nil
 }
 
-// splice returns a new body: b with b[start:end] replaced by s.
-func splice(b []byte, start, end int, s string) []byte {
-	out := make([]byte, 0, len(b)-(end-start)+len(s))
+// splice returns b with b[start:end] replaced by s: in b's own bytes if inPlace and its capacity allows,
+// else in a new slice.
+func splice(b []byte, start, end int, s string, inPlace bool) []byte {
+	n := len(b) - (end - start) + len(s)
+	if inPlace && n <= cap(b) {
+		out := b[:n]
+		copy(out[start+len(s):], b[end:])
+		copy(out[start:], s)
+		return out
+	}
+	out := make([]byte, 0, n)
 	out = append(out, b[:start]...)
 	out = append(out, s...)
 	return append(out, b[end:]...)
