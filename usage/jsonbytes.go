@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strings"
 )
 
 // Helpers for a whole JSON document in memory (a request body): find the members of an object without
@@ -71,7 +70,8 @@ func valueEnd(b []byte, i int) int {
 
 // members calls fn with each member of the object at b[i:]: its name as written, without the quotes, and
 // where its value starts. fn reads the value and returns the index just past it (valueEnd, when it only
-// wants to skip it), or -1 if b ends inside it. members returns the index just past the object.
+// wants to skip it), or -1 if no value starts there or b ends inside it. members returns the index just
+// past the object.
 func members(b []byte, i int, fn func(name []byte, start int) (end int)) (int, error) {
 	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '{' {
@@ -92,11 +92,7 @@ func members(b []byte, i int, fn func(name []byte, start int) (end int)) (int, e
 		if i = skipSpace(b, ke); i >= len(b) || b[i] != ':' {
 			return -1, errNotObject
 		}
-		vs := skipSpace(b, i+1)
-		if vs >= len(b) || strings.IndexByte("}],:", b[vs]) >= 0 {
-			return -1, errNotObject // no value
-		}
-		ve := fn(name, vs)
+		ve := fn(name, skipSpace(b, i+1))
 		if ve < 0 {
 			return -1, errNotObject
 		}

@@ -23,7 +23,7 @@ type memo struct {
 	n     int     // snap is the scanner after prev[:n]; 0: no snapshot
 	model string  // the scanner's model before prev[:n] (captured once per stream, so it matters)
 	snap  scanner // the scanner after prev[:n], from the fresh state
-	prevN int     // how much of prev holds the start of the last event that took no snapshot
+	prevN int     // how much of prev holds: the start of the last event that did not start from snap
 	prev  [maxMemo]byte
 }
 
