@@ -68,7 +68,7 @@ func main() {
 	tenants := flag.Int("tenants", 10000, "tenants (one key each) in rotation on the gateway")
 	connList := flag.String("conns", "8,64", "connection counts")
 	kinds := flag.String("kinds", "json,sse", "request kinds: json, sse, long (a 256 KB prompt, streamed)")
-	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run to this file (and of plain Caddy to this file + .plain, of the gateway's process serving -inproc to this file + .inproc), its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the gateway during its first run (the open loop's first round when -conns is empty) to this file (and of plain Caddy to this file + .plain, of the gateway's process serving -inproc to this file + .inproc), its allocations to this file + .allocs (pprof -base this file + .allocs0) and its heap to this file + .heap")
 	flag.StringVar(&memLimit, "memlimit", "", "GOMEMLIMIT for every Caddy process, e.g. 100MiB (default: none, Go's default GC)")
 	control := flag.Bool("control", true, "also run a second plain reverse_proxy, the same as the first, as a fourth side: what \"added\" measures between two identical proxies, the noise floor of this machine")
 	durability := flag.String("durability", "batch 50ms", "the gateway's durability setting")
@@ -198,25 +198,7 @@ http://%s {
 				for _, side := range order(sides, r) {
 					l, proc := target(side, kind)
 					l.conns, l.dur = c, *dur
-					var profDone chan struct{}
-					if *profile != "" && side != "nometer" && side != "control" && results[k][side] == nil && len(results) == 1 {
-						path := *profile
-						if side != "gateway" {
-							path += "." + side
-						}
-						profDone = make(chan struct{})
-						fetchProfile("http://"+proc.admin+"/debug/pprof/allocs", path+".allocs0")
-						go func() {
-							defer close(profDone)
-							fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", proc.admin, max(1, int(dur.Seconds())-1)), path)
-							fetchProfile("http://"+proc.admin+"/debug/pprof/allocs", path+".allocs")
-							fetchProfile("http://"+proc.admin+"/debug/pprof/heap?gc=1", path+".heap")
-						}()
-					}
-					s := measure(l, proc)
-					if profDone != nil {
-						<-profDone
-					}
+					s := profiled(*profile != "" && results[k][side] == nil && len(results) == 1, *profile, side, proc, *dur, func() sample { return measure(l, proc) })
 					warnErrors(s.res, fmt.Sprintf("%s %s c=%d", side, kind, c))
 					fmt.Fprintf(os.Stderr, "round %d %-4s c=%-3d %-7s %8.0f req/s  p50 %6.3f ms  p99 %6.3f ms  cpu %5.1f µs/req\n",
 						r+1, kind, c, side, s.res.rps(), ms(s.res.p50), ms(s.res.p99), float64(s.cpuPer)/1e3)
@@ -236,7 +218,8 @@ http://%s {
 			for _, side := range order(sides, r) {
 				l, proc := target(side, kind)
 				l.conns, l.dur, l.rate = rateConns, *dur, *rate
-				s := measure(l, proc)
+				// Without closed-loop runs, the profiles are of the open loop's first round.
+				s := profiled(*profile != "" && len(conns) == 0 && r == 0 && kind == kindList[0], *profile, side, proc, *dur, func() sample { return measure(l, proc) })
 				res := s.res
 				warnErrors(res, fmt.Sprintf("%s %s rate=%.0f", side, kind, *rate))
 				fmt.Fprintf(os.Stderr, "round %d %-4s %5.0f/s %-7s %6.0f req/s  p50 %6.3f  p90 %6.3f  p99 %6.3f  p99.9 %6.3f ms  (sent late p99 %.3f ms)  cpu %5.1f µs/req\n",
@@ -432,6 +415,28 @@ func warnErrors(res loadResult, run string) {
 	if res.errors > 0 || res.non2xx > 0 {
 		fmt.Fprintf(os.Stderr, "warning: %s: %d errors, %d non-2xx\n", run, res.errors, res.non2xx)
 	}
+}
+
+// profiled runs measure, and when on is set and the side is the gateway's process or plain Caddy, saves
+// that side's CPU profile of the run, its allocations and its heap (see -cpuprofile).
+func profiled(on bool, path, side string, proc *caddyProc, dur time.Duration, measure func() sample) sample {
+	if !on || side == "nometer" || side == "control" {
+		return measure()
+	}
+	if side != "gateway" {
+		path += "." + side
+	}
+	done := make(chan struct{})
+	fetchProfile("http://"+proc.admin+"/debug/pprof/allocs", path+".allocs0")
+	go func() {
+		defer close(done)
+		fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", proc.admin, max(1, int(dur.Seconds())-1)), path)
+		fetchProfile("http://"+proc.admin+"/debug/pprof/allocs", path+".allocs")
+		fetchProfile("http://"+proc.admin+"/debug/pprof/heap?gc=1", path+".heap")
+	}()
+	s := measure()
+	<-done
+	return s
 }
 
 // fetchProfile saves a profile from url (the gateway's /debug/pprof) to path.
