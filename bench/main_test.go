@@ -84,6 +84,31 @@ func TestMedianInterval(t *testing.T) {
 	}
 }
 
+// TestP99Verdict: the target is met only when the whole 90% interval of the added p99 lies under it; a median
+// under it with an interval that reaches it is not enough.
+func TestP99Verdict(t *testing.T) {
+	rounds := func(center, halfWidth float64) []float64 {
+		var v []float64
+		for i := range 41 {
+			v = append(v, center+halfWidth*float64(i%11-5)/5)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		v    []float64
+		want string
+	}{
+		{rounds(0.05, 0.01), "met"},
+		{rounds(0.18, 0.4), "not shown"}, // the median is under 0.2, the interval is not
+		{rounds(0.3, 0.01), "not met"},
+		{nil, "no rounds"},
+	} {
+		if got := p99Verdict(c.v); !strings.HasPrefix(got, c.want) {
+			t.Errorf("p99Verdict(center %v) = %q, want %q", c.v, got, c.want)
+		}
+	}
+}
+
 // TestBodies: every kind's request is a JSON object the gateway accepts, and the long one is about 256 KB.
 func TestBodies(t *testing.T) {
 	for kind, body := range bodies {
