@@ -95,16 +95,17 @@ func TestP99Verdict(t *testing.T) {
 		return v
 	}
 	for _, c := range []struct {
+		name string
 		v    []float64
 		want string
 	}{
-		{rounds(0.05, 0.01), "met"},
-		{rounds(0.18, 0.4), "not shown"}, // the median is under 0.2, the interval is not
-		{rounds(0.3, 0.01), "not met"},
-		{nil, "no rounds"},
+		{"narrow, well under", rounds(0.05, 0.01), "met"},
+		{"median under, interval over", rounds(0.18, 0.4), "not shown"},
+		{"narrow, over", rounds(0.3, 0.01), "not met"},
+		{"no rounds", nil, "no rounds"},
 	} {
 		if got := p99Verdict(c.v); !strings.HasPrefix(got, c.want) {
-			t.Errorf("p99Verdict(center %v) = %q, want %q", c.v, got, c.want)
+			t.Errorf("%s: p99Verdict = %q, want %q", c.name, got, c.want)
 		}
 	}
 }
