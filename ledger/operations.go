@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Outcomes of a request, as recorded.
@@ -45,6 +47,27 @@ type Operation struct {
 	// Notices are the webhook events the request caused besides operation.completed/failed (quota, rate
 	// limit, budget); the writer turns them into events and deliveries in the record's transaction.
 	Notices []Notice
+
+	// Finish, if set, completes the record before it is written: the gateway meters and prices a call off
+	// the request's path, in the writer's goroutine, once the answer has gone out. The writer calls it
+	// once, before the record's first commit attempt; Record calls it itself if it cannot queue the record.
+	Finish func()
+}
+
+// finish runs op's Finish hook, once, and caps what the record says (see Clamp). A hook that panics
+// leaves the record as it stands: it is still written, so the operation counts, and the panic is logged.
+func (op *Operation) finish(log *zap.Logger) {
+	if fn := op.Finish; fn != nil {
+		op.Finish = nil
+		defer func() {
+			if v := recover(); v != nil {
+				log.Error("completing an operation record panicked; recording it as it stands",
+					zap.String("operation", op.ID), zap.Any("panic", v), zap.Stack("stack"))
+			}
+			op.Clamp()
+		}()
+		fn()
+	}
 }
 
 // Caps on what one record can say it used and cost. A usage report beyond them is a provider's bug (or a

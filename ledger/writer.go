@@ -141,8 +141,13 @@ func (w *Writer) SetDurability(sync bool, interval time.Duration) {
 
 // Record queues op. In batch mode it returns once op is queued (blocking while the queue is full); in sync
 // mode, once op is committed. It returns ctx's error if ctx ends first; a queued record is written regardless.
+//
+// A record with a Finish hook is completed by the writer before its first commit attempt (or, if it cannot
+// be queued, here before Record returns); otherwise the writer only reads a queued record.
 func (w *Writer) Record(ctx context.Context, op *Operation) error {
-	op.Clamp() // here, in the caller's goroutine: the writer only reads a queued record
+	if op.Finish == nil {
+		op.Clamp() // here, in the caller's goroutine
+	}
 	it := item{op: op}
 	if w.sync.Load() {
 		it.done = make(chan error, 1)
@@ -159,12 +164,14 @@ func (w *Writer) enqueue(ctx context.Context, it item) error {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
+		w.finishUnqueued(it)
 		return ErrClosed
 	}
 	select {
 	case w.queue <- it:
 	case <-ctx.Done():
 		w.mu.RUnlock()
+		w.finishUnqueued(it)
 		return ctx.Err()
 	}
 	if it.done != nil || len(w.queue) >= w.maxBatch-1 { // the writer holds a window's first record
@@ -179,6 +186,14 @@ func (w *Writer) enqueue(ctx context.Context, it item) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// finishUnqueued completes a record the writer will not see, so that what its hook settles (a call's spend)
+// is settled all the same.
+func (w *Writer) finishUnqueued(it item) {
+	if it.op != nil {
+		it.op.finish(w.log)
 	}
 }
 
@@ -267,6 +282,11 @@ func (w *Writer) run() {
 				batch = append(batch, it)
 			default:
 				break drain
+			}
+		}
+		for _, it := range batch {
+			if it.op != nil {
+				it.op.finish(w.log)
 			}
 		}
 		err := w.commitWithRetry(batch)

@@ -790,3 +790,86 @@ func TestWriterCloseReportsRecordsItCouldNotCommit(t *testing.T) {
 		t.Fatal("Close did not give up within 10s")
 	}
 }
+
+// TestWriterFinishesRecords: a record's Finish hook runs once, before the record is written (also when the
+// first commit fails and is retried), and what it fills in is what is stored and added up; a record that
+// cannot be queued is finished by Record; a hook that panics leaves the record written as it stands.
+func TestWriterFinishesRecords(t *testing.T) {
+	month := opDay.Format("2006-01")
+	stored := func(t *testing.T, s *Store) UsageLine {
+		t.Helper()
+		lines, err := s.MonthlyUsage(context.Background(), "acme", month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum UsageLine
+		for _, l := range lines {
+			sum.Add(l)
+			sum.Model = l.Model
+		}
+		return sum
+	}
+	priced := func(op *Operation, calls *int) {
+		op.Finish = func() {
+			*calls++
+			op.Model, op.Usage.OutputTokens, op.Cost = "gpt-test", 42, MaxRecordCost+1 // over the cap: Clamp runs after
+		}
+	}
+
+	t.Run("queued, with a failed first commit", func(t *testing.T) {
+		s := openTestStore(t)
+		logger, failed := observedLogger()
+		w := newTestWriter(t, s, WriterOptions{Interval: 5 * time.Millisecond, Logger: logger})
+		unblock := blockCommits(t, s.Path())
+		op, calls := testOp("op1", "acme", opDay), 0
+		priced(op, &calls)
+		if err := w.Record(testCtx(t), op); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(5*time.Second, func() bool { return failed() >= 2 }) {
+			t.Fatal("the blocked commit was not retried")
+		}
+		unblock()
+		if err := w.Flush(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if calls != 1 {
+			t.Errorf("Finish ran %d times, want once", calls)
+		}
+		if got := stored(t, s); got.Operations != 1 || got.Model != "gpt-test" || got.OutputTokens != 42 || got.Cost != MaxRecordCost {
+			t.Errorf("stored %+v, want the finished, capped record", got)
+		}
+	})
+	t.Run("after Close", func(t *testing.T) {
+		s := openTestStore(t)
+		w := newTestWriter(t, s, WriterOptions{})
+		w.Close()
+		op, calls := testOp("op1", "acme", opDay), 0
+		priced(op, &calls)
+		if err := w.Record(testCtx(t), op); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Record after Close: %v", err)
+		}
+		if calls != 1 || op.Cost != MaxRecordCost {
+			t.Errorf("Finish ran %d times, cost %d: an unqueued record must be finished by Record", calls, op.Cost)
+		}
+	})
+	t.Run("a hook that panics", func(t *testing.T) {
+		s := openTestStore(t)
+		core, logs := observer.New(zap.ErrorLevel)
+		w := newTestWriter(t, s, WriterOptions{Logger: zap.New(core)})
+		op := testOp("op1", "acme", opDay)
+		op.Finish = func() { op.Usage.InputTokens = 7; panic("meter bug") }
+		if err := w.Record(testCtx(t), op); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if got := stored(t, s); got.Operations != 1 || got.InputTokens != 7 {
+			t.Errorf("stored %+v, want the record as the hook left it", got)
+		}
+		if n := logs.FilterMessage("completing an operation record panicked; recording it as it stands").Len(); n != 1 {
+			t.Errorf("%d panic logs, want 1", n)
+		}
+	})
+}

@@ -169,3 +169,48 @@ func TestMonthOfDay(t *testing.T) {
 		}
 	}
 }
+
+// TestSettleOperationThenSpend: the operation settles at once (the quota is exact for the next request),
+// the estimate stays held until the cost is known, and the money lands in the month it was admitted in.
+func TestSettleOperationThenSpend(t *testing.T) {
+	p := Policy{DailyOperations: 10, MonthlyBudget: 1000}
+	for _, tc := range []struct {
+		name      string
+		counted   bool
+		settleAt  time.Time // when the cost becomes known
+		wantUsed  int64     // operations used after the operation settles
+		wantSpent int64     // spent once the money settles, read at settleAt
+	}{
+		{"same day", true, noon.Add(time.Minute), 1, 300},
+		{"not counted", false, noon.Add(time.Minute), 0, 300},
+		{"the next day, same month", true, noon.Add(24 * time.Hour), 1, 300},
+		{"the next month", true, noon.AddDate(0, 1, 0), 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newTestClock(noon)
+			l := New(clock.Now)
+			r, d := l.AdmitSpend("acme", p, 400)
+			if !d.Allowed() {
+				t.Fatal(d.Reason)
+			}
+			money := l.SettleOperation(r, tc.counted)
+			if again := l.SettleOperation(money, true); again != money {
+				t.Fatal("settling the operation twice changed the reservation")
+			}
+			u := l.Usage("acme", p)
+			if u.Used != tc.wantUsed || u.Reserved != 0 || u.Held != 400 || u.Spent != 0 {
+				t.Fatalf("after the operation settled: %+v, want %d used and 400 held", u, tc.wantUsed)
+			}
+			clock.Set(tc.settleAt)
+			l.SettleSpend(money, !tc.counted, 300) // counted is the operation's business, already settled
+			if u := l.Usage("acme", p); u.Spent != tc.wantSpent || u.Held != 0 {
+				t.Fatalf("after the money settled: %+v, want %d spent and nothing held", u, tc.wantSpent)
+			}
+			if tc.settleAt.Truncate(24 * time.Hour).Equal(noon.Truncate(24 * time.Hour)) {
+				if u := l.Usage("acme", p); u.Used != tc.wantUsed || u.Reserved != 0 {
+					t.Fatalf("settling the money changed the operations: %+v", u)
+				}
+			}
+		})
+	}
+}

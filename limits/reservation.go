@@ -8,6 +8,7 @@ type Reservation struct {
 	state    *tenantState
 	day      int64 // UTC day the operation was admitted on
 	estimate int64 // money held against the month's budget
+	moneyOnly bool // the operation is settled (SettleOperation); the money is still held
 }
 
 // Held reports whether r holds an operation, i.e. came from an admitted request.
@@ -40,6 +41,26 @@ func (l *Limiter) SettleSpend(r Reservation, counted bool, cost int64) {
 		return
 	}
 	r.state.mu.Lock()
-	r.state.c.settle(r.day, counted, r.estimate, cost)
+	if r.moneyOnly {
+		r.state.c.settleMoney(r.day, r.estimate, cost)
+	} else {
+		r.state.c.settle(r.day, counted, r.estimate, cost)
+	}
 	r.state.mu.Unlock()
+}
+
+// SettleOperation ends r's operation as Settle does, at once, and keeps its estimate held
+// against the budget until the call's cost is known: the Reservation it returns holds the
+// money alone, and SettleSpend of it (counted is then ignored) settles that. The gateway
+// prices a call after its answer has gone out, off the request's path, while the daily
+// quota must be exact for the next request.
+func (l *Limiter) SettleOperation(r Reservation, counted bool) Reservation {
+	if r.state == nil || r.moneyOnly {
+		return r
+	}
+	r.state.mu.Lock()
+	r.state.c.settleOperation(r.day, counted)
+	r.state.mu.Unlock()
+	r.moneyOnly = true
+	return r
 }

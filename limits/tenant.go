@@ -102,17 +102,40 @@ func (c *counters) remaining(limit int64) int64 {
 // settle can only be a second settle of the same reservation, and is ignored rather than
 // allowed to count an operation twice.
 func (c *counters) settle(day int64, counted bool, estimate, cost int64) {
-	if day != c.day || c.reserved <= 0 {
-		// A reservation of an earlier day: its operation count is gone, but if the day was
-		// in this month its money is not.
-		if monthOfDay(day) == c.spend.month && day < c.day {
-			c.spend.settle(estimate, cost)
-		}
+	if c.settleOperation(day, counted) {
+		c.spend.settle(estimate, cost)
 		return
+	}
+	c.settleEarlierMoney(day, estimate, cost)
+}
+
+// settleOperation ends the operation of a reservation made on day, reporting whether it was
+// still held (see settle).
+func (c *counters) settleOperation(day int64, counted bool) bool {
+	if day != c.day || c.reserved <= 0 {
+		return false
 	}
 	c.reserved--
 	if counted {
 		c.used++
 	}
-	c.spend.settle(estimate, cost)
+	return true
+}
+
+// settleMoney ends the money of a reservation whose operation has been settled already: it
+// counts if the reservation's month is the one held.
+func (c *counters) settleMoney(day int64, estimate, cost int64) {
+	if day == c.day {
+		c.spend.settle(estimate, cost)
+		return
+	}
+	c.settleEarlierMoney(day, estimate, cost)
+}
+
+// settleEarlierMoney settles a reservation of an earlier day: its operation count is gone,
+// but if the day was in this month its money is not.
+func (c *counters) settleEarlierMoney(day int64, estimate, cost int64) {
+	if monthOfDay(day) == c.spend.month && day < c.day {
+		c.spend.settle(estimate, cost)
+	}
 }
