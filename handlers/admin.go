@@ -300,13 +300,18 @@ func tenantUsage(rt Runtime, w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeUsage(rt, w, t)
+	return writeUsage(r.Context(), rt, w, t)
 }
 
-func writeUsage(rt Runtime, w http.ResponseWriter, t ledger.Tenant) error {
+func writeUsage(ctx context.Context, rt Runtime, w http.ResponseWriter, t ledger.Tenant) error {
 	p, ok := rt.Plan(t.Plan)
 	if !ok {
 		return &problem{http.StatusConflict, "invalid_request_error", "plan_not_configured", "", "plan " + t.Plan + " is not configured"}
+	}
+	// A call's cost is settled with its record (see Gateway.record): the calls answered before this request
+	// are in its spend once the records queued before it are written.
+	if err := rt.Writer().Flush(ctx); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, viewUsage(t, p, rt.Limiter().Usage(t.ID, p)))
 	return nil

@@ -106,11 +106,29 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // record queues op's record, and then ends the call's count in flight (see OpenCalls). The record is written
 // even if the client has gone: it is what the tenant is billed from.
+//
+// An answered call is metered and priced after its answer has gone out, by the ledger writer just before it
+// writes the record (op.Finish), so the client never waits for it. A server that writes access logs meters
+// here instead: Caddy logs the call's usage and cost when the handler returns. (So does a plan with a
+// monthly budget: see settle.)
 func (g *Gateway) record(r *http.Request, op *ledger.Operation, start time.Time) {
 	op.Latency = g.now().Sub(start)
 	op.ID = ledger.NewID("op_")
-	observe(op, op.Plan, g.rt.PerTenantMetrics())
-	logFields(r, op)
+	perTenant := g.rt.PerTenantMetrics()
+	if price := op.Finish; price != nil {
+		op.Finish = func() {
+			price()
+			observe(op, op.Plan, perTenant)
+		}
+		if accessLogged(r) {
+			op.Finish()
+			op.Finish = nil
+			logFields(r, op)
+		}
+	} else {
+		observe(op, op.Plan, perTenant)
+		logFields(r, op)
+	}
 	if err := g.rt.Writer().Record(context.WithoutCancel(r.Context()), op); err != nil {
 		if ce := g.logger.Check(zapcore.ErrorLevel, "recording operation"); ce != nil {
 			ce.Write(zap.String("operation", op.ID), zap.String("tenant", op.TenantID), zap.Error(err))
@@ -190,9 +208,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 // errAborted stands for a panic out of the next handler (http.ErrAbortHandler).
 var errAborted = errors.New("answer aborted")
 
-// settle ends an admitted call: the status the client got, whether the operation counts (the upstream
-// answered below 500; a 5xx or a failed connection gives it back), its usage and cost from the meter, and
-// the limiter's reservation.
+// settle ends an admitted call: the status the client got, and whether the operation counts (the upstream
+// answered below 500; a 5xx or a failed connection gives it back), settled with the limiter at once. Its usage
+// and cost are left to op.Finish (see record), unless the tenant's plan has a monthly budget.
 func (g *Gateway) settle(op *ledger.Operation, c call, rec *recorder, res limits.Reservation, p limits.Policy, err error) {
 	status := rec.status
 	if status == 0 {
@@ -209,17 +227,28 @@ func (g *Gateway) settle(op *ledger.Operation, c call, rec *recorder, res limits
 	op.Status = status
 	op.Counted = status < 500 && (rec.status != 0 || err == nil)
 	op.TTFB = rec.ttfb
-	if c.format != usage.Unknown {
-		c.settle(op, rec.usage(), status, providerOf(c.format))
-	}
-	g.rt.Limiter().SettleSpend(res, op.Counted, op.Cost)
-	if p.MonthlyBudget > 0 && op.Cost > 0 {
-		budgetNotice(op, g.rt.Throttle(), g.rt.Limiter().Usage(op.TenantID, p), p, g.now())
-	}
 	if op.Counted {
 		op.Outcome = ledger.OutcomeOK
 	} else {
 		op.Outcome = ledger.OutcomeUpstreamError
+	}
+	money := g.rt.Limiter().SettleOperation(res, op.Counted)
+	if p.MonthlyBudget > 0 {
+		// The tenant's next call is admitted against this one's cost: it must be known before the answer ends.
+		g.price(op, &c, rec, money, p)
+		return
+	}
+	op.Finish = func() { g.price(op, &c, rec, money, p) }
+}
+
+// price fills in op's usage and cost from the meter and settles the money the call held against the budget.
+func (g *Gateway) price(op *ledger.Operation, c *call, rec *recorder, money limits.Reservation, p limits.Policy) {
+	if c.format != usage.Unknown {
+		c.settle(op, rec.usage(), op.Status, providerOf(c.format))
+	}
+	g.rt.Limiter().SettleSpend(money, op.Counted, op.Cost)
+	if p.MonthlyBudget > 0 && op.Cost > 0 {
+		budgetNotice(op, g.rt.Throttle(), g.rt.Limiter().Usage(op.TenantID, p), p, g.now())
 	}
 }
 

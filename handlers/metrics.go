@@ -172,11 +172,17 @@ func observe(op *ledger.Operation, plan string, perTenant bool) {
 	}
 }
 
+// accessLogged reports whether r's server writes access logs.
+func accessLogged(r *http.Request) bool {
+	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	return ok && srv.Logs != nil
+}
+
 // logFields adds the gateway's facts to Caddy's access log line for the request. They go in as one inline
 // field: each ExtraLogFields.Add clears a cache (and allocates doing so) and may grow a slice, and the fields
 // are encoded only if the line is written. A server without access logs gets none.
 func logFields(r *http.Request, op *ledger.Operation) {
-	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.Logs == nil {
+	if !accessLogged(r) {
 		return
 	}
 	extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)

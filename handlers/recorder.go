@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helixgateway/caddy-ai-gateway/usage"
@@ -16,21 +17,37 @@ import (
 // through http.ResponseController, so it must pass FlushError, ReadFrom, Hijack and Unwrap through: without them
 // SSE stops flushing or bytes bypass the wrapper.
 //
-// It also meters: the bytes that reach the client pass through a usage.Meter as they stream, never held
-// back, so SSE keeps flushing chunk by chunk.
+// It also meters, off the response's path: it keeps a copy of the bytes that reach the client, never holding
+// them back (SSE keeps flushing chunk by chunk), and the meter reads the copy once the answer is over, in the
+// ledger writer's goroutine (see Gateway.record). A long answer, past maxHeld, or one that comes compressed
+// is metered as it streams instead.
 type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
 
-	format  usage.Format
-	meter   *usage.Meter // made when the final status is written, for a body the meter can read
-	meterIn io.Writer    // the meter, or an inflater in front of it for a compressed body
-	inflate *inflater
-	start   time.Time
-	now     func() time.Time
-	ttfb    time.Duration // until the first byte or flush reached the client
+	format   usage.Format
+	metering bool         // the answer has a body the meter can read (set with the final status)
+	sse      bool         // the body is an event stream
+	held     []byte       // the body's bytes the meter has not read yet, in a pooled buffer
+	meter    *usage.Meter // made once bytes are metered as they pass: a compressed or a long answer
+	meterIn  io.Writer    // the meter, or an inflater in front of it
+	inflate  *inflater
+	start    time.Time
+	now      func() time.Time
+	ttfb     time.Duration // until the first byte or flush reached the client
 }
+
+// Bounds on the copies kept for the meter: one answer's (a longer answer is metered as it streams, so the
+// copy never passes this) and all answers' together, in flight and queued for the ledger writer, so that a
+// writer held up by a slow disk does not hold a copy of every answer waiting behind it.
+const (
+	maxHeld      = 64 << 10
+	maxHeldTotal = 32 << 20
+)
+
+// heldTotal is the bytes held by all recorders (see maxHeldTotal).
+var heldTotal atomic.Int64
 
 func (r *recorder) WriteHeader(status int) {
 	if r.status == 0 && status >= 200 || status == http.StatusSwitchingProtocols {
@@ -40,9 +57,9 @@ func (r *recorder) WriteHeader(status int) {
 	r.ResponseWriter.WriteHeader(status)
 }
 
-// startMeter makes a meter for the answer's body. The gateway asks the upstream for plain bytes; an upstream
-// that compresses anyway (gzip, deflate, zstd) is decompressed on the side. An encoding the meter cannot read
-// leaves the call to be estimated from the request.
+// startMeter readies metering of the answer's body. The gateway asks the upstream for plain bytes; an upstream
+// that compresses anyway (gzip, deflate, zstd) is decompressed on the side, as the bytes pass. An encoding the
+// meter cannot read leaves the call to be estimated from the request.
 func (r *recorder) startMeter() {
 	if r.format == usage.Unknown || r.now == nil {
 		return
@@ -52,13 +69,57 @@ func (r *recorder) startMeter() {
 	if enc != "" && enc != "identity" && !canInflate(enc) {
 		return
 	}
-	r.meter = meters.Get().(*usage.Meter)
-	r.meter.Reset(r.format, strings.HasPrefix(h.Get("Content-Type"), "text/event-stream"))
-	r.meterIn = r.meter
+	r.metering = true
+	r.sse = strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
 	if enc != "" && enc != "identity" {
+		r.meterNow()
 		r.inflate = newInflater(enc, r.meter)
 		r.meterIn = r.inflate
 	}
+}
+
+// meterNow makes the meter, which reads what is held and, from then on, the bytes as they pass.
+func (r *recorder) meterNow() {
+	r.meter = meters.Get().(*usage.Meter)
+	r.meter.Reset(r.format, r.sse)
+	r.meterIn = r.meter
+	if r.held != nil {
+		r.meter.Write(r.held)
+		r.releaseHeld()
+	}
+}
+
+// keep hands bytes that reached the client to the meter: a copy held for later, or the meter itself.
+func (r *recorder) keep(p []byte) {
+	if r.meterIn == nil && r.metering && !r.hold(p) {
+		r.meterNow()
+	}
+	if r.meterIn != nil {
+		r.meterIn.Write(p)
+	}
+}
+
+// hold appends p to the held copy if both bounds allow it.
+func (r *recorder) hold(p []byte) bool {
+	n := int64(len(p))
+	if len(r.held)+len(p) > maxHeld {
+		return false
+	}
+	if heldTotal.Add(n) > maxHeldTotal {
+		heldTotal.Add(-n)
+		return false
+	}
+	if r.held == nil {
+		r.held = getBodyBuffer(0)
+	}
+	r.held = append(r.held, p...)
+	return true
+}
+
+func (r *recorder) releaseHeld() {
+	heldTotal.Add(-int64(len(r.held)))
+	putBodyBuffer(r.held)
+	r.held = nil
 }
 
 func (r *recorder) firstByte() {
@@ -74,20 +135,21 @@ func (r *recorder) Write(p []byte) (int, error) {
 	r.firstByte()
 	n, err := r.ResponseWriter.Write(p)
 	r.bytes += int64(n)
-	if r.meterIn != nil {
-		r.meterIn.Write(p[:n])
-	}
+	r.keep(p[:n])
 	return n, err
 }
 
 // meters are reused from call to call: a meter's state is most of what metering allocates (about 850 bytes).
 var meters = sync.Pool{New: func() any { return new(usage.Meter) }}
 
-// usage is what the meter saw; Source None if there was no meter. It ends metering: the answer is over
-// (settle calls it once next has returned), and the meter goes back to the pool.
+// usage is what the meter saw; Source None if the answer was not metered. It ends metering: the answer is
+// over (next has returned), what is held is metered, and the meter goes back to the pool.
 func (r *recorder) usage() usage.Usage {
-	if r.meter == nil {
+	if !r.metering {
 		return usage.Usage{}
+	}
+	if r.meter == nil {
+		r.meterNow()
 	}
 	if r.inflate != nil {
 		r.inflate.finish()
@@ -95,8 +157,16 @@ func (r *recorder) usage() usage.Usage {
 	}
 	u := r.meter.Usage()
 	meters.Put(r.meter)
-	r.meter, r.meterIn = nil, nil
+	r.meter, r.meterIn, r.metering = nil, nil, false
 	return u
+}
+
+// keeper is the recorder as the writer a ReadFrom's bytes are teed to.
+type keeper recorder
+
+func (k *keeper) Write(p []byte) (int, error) {
+	(*recorder)(k).keep(p)
+	return len(p), nil
 }
 
 // ReadFrom keeps the underlying writer's sendfile/splice path while still counting.
@@ -105,8 +175,8 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 		r.WriteHeader(http.StatusOK)
 	}
 	r.firstByte()
-	if r.meterIn != nil {
-		src = io.TeeReader(src, r.meterIn)
+	if r.metering {
+		src = io.TeeReader(src, (*keeper)(r))
 	}
 	var n int64
 	var err error

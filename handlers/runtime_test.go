@@ -27,11 +27,17 @@ type testRuntime struct {
 
 func newTestRuntime(tb testing.TB) *testRuntime {
 	tb.Helper()
+	return newTestRuntimeWith(tb, ledger.WriterOptions{Interval: 10 * time.Millisecond, QueueSize: 1 << 20})
+}
+
+// newTestRuntimeWith is newTestRuntime with the ledger writer's options given.
+func newTestRuntimeWith(tb testing.TB, o ledger.WriterOptions) *testRuntime {
+	tb.Helper()
 	store, err := ledger.Open(filepath.Join(tb.TempDir(), "helix.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w, err := store.NewWriter(ledger.WriterOptions{Interval: 10 * time.Millisecond, QueueSize: 1 << 20})
+	w, err := store.NewWriter(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -40,9 +46,10 @@ func newTestRuntime(tb testing.TB) *testRuntime {
 		tb.Fatal(err)
 	}
 	rt := &testRuntime{store: store, writer: w, limiter: limits.New(nil), keys: keys, throttle: webhooks.NewThrottle(), plans: map[string]limits.Policy{
-		"open":  {DailyOperations: limits.Unlimited},
-		"small": {DailyOperations: 5, Interval: time.Millisecond, Burst: 1000},
-		"busy":  {DailyOperations: 1 << 40, Interval: time.Nanosecond, Burst: 1 << 30},
+		"open":   {DailyOperations: limits.Unlimited},
+		"small":  {DailyOperations: 5, Interval: time.Millisecond, Burst: 1000},
+		"busy":   {DailyOperations: 1 << 40, Interval: time.Nanosecond, Burst: 1 << 30},
+		"capped": {DailyOperations: limits.Unlimited, MonthlyBudget: 1_000_000_000},
 	}}
 	tb.Cleanup(func() {
 		w.Close()

@@ -41,7 +41,7 @@ func (g *Gateway) selfService(w http.ResponseWriter, r *http.Request, t ledger.T
 	path, get := strings.TrimPrefix(r.URL.Path, selfServicePrefix), r.Method == http.MethodGet
 	switch {
 	case path == "usage" && get:
-		return writeUsage(g.rt, w, t)
+		return writeUsage(r.Context(), g.rt, w, t)
 	case path == "billing" && get:
 		return writeBilling(r.Context(), g.rt, w, r, t)
 	case path == "analytics" && get:
