@@ -109,8 +109,14 @@ func (r *recorder) hold(p []byte) bool {
 		heldTotal.Add(-n)
 		return false
 	}
-	if r.held == nil {
-		r.held = getBodyBuffer(0)
+	if need := len(r.held) + len(p); need > cap(r.held) {
+		// Grown through the pool: most answers fit the first 4 KiB.
+		bigger := getBodyBuffer(max(4<<10, 2*cap(r.held), need) - bodyHeadroom)[:len(r.held)]
+		copy(bigger, r.held)
+		if r.held != nil {
+			putBodyBuffer(r.held)
+		}
+		r.held = bigger
 	}
 	r.held = append(r.held, p...)
 	return true
