@@ -5,10 +5,10 @@ import "time"
 // Reservation is one daily operation held by an admitted request. It must be settled exactly
 // once. It is a small value (no allocation); the zero Reservation holds nothing.
 type Reservation struct {
-	state    *tenantState
-	day      int64 // UTC day the operation was admitted on
-	estimate int64 // money held against the month's budget
-	moneyOnly bool // the operation is settled (SettleOperation); the money is still held
+	state     *tenantState
+	day       int64 // UTC day the operation was admitted on
+	estimate  int64 // money held against the month's budget
+	moneyOnly bool  // the operation is settled (SettleOperation); the money is still held
 }
 
 // Held reports whether r holds an operation, i.e. came from an admitted request.
