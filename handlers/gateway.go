@@ -186,7 +186,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		filterAcceptEncoding(r.Header)
 	}
 
-	rec := &recorder{ResponseWriter: w, format: c.format, start: op.At, now: g.now}
+	rec := &recorder{ResponseWriter: w, tally: tally{format: c.format}, start: op.At, now: g.now}
 	settled := false
 	defer func() {
 		if !settled { // next panicked: the client or the upstream went away mid-answer
@@ -233,18 +233,22 @@ func (g *Gateway) settle(op *ledger.Operation, c call, rec *recorder, res limits
 		op.Outcome = ledger.OutcomeUpstreamError
 	}
 	money := g.rt.Limiter().SettleOperation(res, op.Counted)
+	t := rec.detach()
 	if p.MonthlyBudget > 0 {
 		// The tenant's next call is admitted against this one's cost: it must be known before the answer ends.
-		g.price(op, &c, rec, money, p)
+		g.price(op, &c, t, money, p)
 		return
 	}
-	op.Finish = func() { g.price(op, &c, rec, money, p) }
+	// What pricing needs of the call, without its body.
+	priced := &call{format: c.format, req: c.req, price: c.price, priced: c.priced}
+	op.Finish = func() { g.price(op, priced, t, money, p) }
 }
 
-// price fills in op's usage and cost from the meter and settles the money the call held against the budget.
-func (g *Gateway) price(op *ledger.Operation, c *call, rec *recorder, money limits.Reservation, p limits.Policy) {
+// price fills in op's usage and cost from the answer's tally and settles the money the call held against the
+// budget.
+func (g *Gateway) price(op *ledger.Operation, c *call, t *tally, money limits.Reservation, p limits.Policy) {
 	if c.format != usage.Unknown {
-		c.settle(op, rec.usage(), op.Status, providerOf(c.format))
+		c.settle(op, t.usage(), op.Status, providerOf(c.format))
 	}
 	g.rt.Limiter().SettleSpend(money, op.Counted, op.Cost)
 	if p.MonthlyBudget > 0 && op.Cost > 0 {

@@ -17,15 +17,23 @@ import (
 // through http.ResponseController, so it must pass FlushError, ReadFrom, Hijack and Unwrap through: without them
 // SSE stops flushing or bytes bypass the wrapper.
 //
-// It also meters, off the response's path: it keeps a copy of the bytes that reach the client, never holding
-// them back (SSE keeps flushing chunk by chunk), and the meter reads the copy once the answer is over, in the
-// ledger writer's goroutine (see Gateway.record). A long answer, past maxHeld, or one that comes compressed
-// is metered as it streams instead.
+// It also meters, off the response's path: it keeps a copy of the bytes that reach the client (its tally),
+// never holding them back (SSE keeps flushing chunk by chunk), and the meter reads the copy once the answer
+// is over, in the ledger writer's goroutine (see Gateway.record). A long answer, past maxHeld, or one that
+// comes compressed is metered as it streams instead.
 type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	tally
+	start time.Time
+	now   func() time.Time
+	ttfb  time.Duration // until the first byte or flush reached the client
+}
 
+// tally is the metering of one answer. Once the answer is over it leaves its recorder (detach), so that a
+// record waiting for the ledger writer holds the copy and the meter, not the response and its request.
+type tally struct {
 	format   usage.Format
 	metering bool         // the answer has a body the meter can read (set with the final status)
 	sse      bool         // the body is an event stream
@@ -33,17 +41,15 @@ type recorder struct {
 	meter    *usage.Meter // made once bytes are metered as they pass: a compressed or a long answer
 	meterIn  io.Writer    // the meter, or an inflater in front of it
 	inflate  *inflater
-	start    time.Time
-	now      func() time.Time
-	ttfb     time.Duration // until the first byte or flush reached the client
 }
 
 // Bounds on the copies kept for the meter: one answer's (a longer answer is metered as it streams, so the
 // copy never passes this) and all answers' together, in flight and queued for the ledger writer, so that a
-// writer held up by a slow disk does not hold a copy of every answer waiting behind it.
+// busy or stalled writer does not hold a copy of every answer waiting behind it. A few hundred
+// kilobytes are held at 1,000 streams a second; past the bound, answers are metered as they stream.
 const (
 	maxHeld      = 64 << 10
-	maxHeldTotal = 32 << 20
+	maxHeldTotal = 8 << 20
 )
 
 // heldTotal is the bytes held by all recorders (see maxHeldTotal).
@@ -78,8 +84,15 @@ func (r *recorder) startMeter() {
 	}
 }
 
+// detach hands over the answer's tally, leaving the recorder without one.
+func (r *recorder) detach() *tally {
+	t := new(tally)
+	*t, r.tally = r.tally, tally{}
+	return t
+}
+
 // meterNow makes the meter, which reads what is held and, from then on, the bytes as they pass.
-func (r *recorder) meterNow() {
+func (r *tally) meterNow() {
 	r.meter = meters.Get().(*usage.Meter)
 	r.meter.Reset(r.format, r.sse)
 	r.meterIn = r.meter
@@ -90,7 +103,7 @@ func (r *recorder) meterNow() {
 }
 
 // keep hands bytes that reached the client to the meter: a copy held for later, or the meter itself.
-func (r *recorder) keep(p []byte) {
+func (r *tally) keep(p []byte) {
 	if r.meterIn == nil && r.metering && !r.hold(p) {
 		r.meterNow()
 	}
@@ -100,7 +113,7 @@ func (r *recorder) keep(p []byte) {
 }
 
 // hold appends p to the held copy if both bounds allow it.
-func (r *recorder) hold(p []byte) bool {
+func (r *tally) hold(p []byte) bool {
 	n := int64(len(p))
 	if len(r.held)+len(p) > maxHeld {
 		return false
@@ -122,7 +135,7 @@ func (r *recorder) hold(p []byte) bool {
 	return true
 }
 
-func (r *recorder) releaseHeld() {
+func (r *tally) releaseHeld() {
 	heldTotal.Add(-int64(len(r.held)))
 	putBodyBuffer(r.held)
 	r.held = nil
@@ -150,7 +163,7 @@ var meters = sync.Pool{New: func() any { return new(usage.Meter) }}
 
 // usage is what the meter saw; Source None if the answer was not metered. It ends metering: the answer is
 // over (next has returned), what is held is metered, and the meter goes back to the pool.
-func (r *recorder) usage() usage.Usage {
+func (r *tally) usage() usage.Usage {
 	if !r.metering {
 		return usage.Usage{}
 	}
@@ -167,11 +180,11 @@ func (r *recorder) usage() usage.Usage {
 	return u
 }
 
-// keeper is the recorder as the writer a ReadFrom's bytes are teed to.
-type keeper recorder
+// keeper is the tally as the writer a ReadFrom's bytes are teed to.
+type keeper tally
 
 func (k *keeper) Write(p []byte) (int, error) {
-	(*recorder)(k).keep(p)
+	(*tally)(k).keep(p)
 	return len(p), nil
 }
 
@@ -182,7 +195,7 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	}
 	r.firstByte()
 	if r.metering {
-		src = io.TeeReader(src, (*keeper)(r))
+		src = io.TeeReader(src, (*keeper)(&r.tally))
 	}
 	var n int64
 	var err error

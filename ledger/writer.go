@@ -242,6 +242,8 @@ func (w *Writer) run() {
 	batch := make([]item, 0, w.maxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	slice := time.NewTicker(time.Hour)
+	slice.Stop()
 	totals := time.NewTicker(w.aggInterval / 4) // writes the totals of an idle writer, at most a quarter late
 	defer totals.Stop()
 	for {
@@ -258,37 +260,41 @@ func (w *Writer) run() {
 			continue
 		}
 		batch = append(batch[:0], first)
+		finished := 0 // how many of the batch's records are finished (their Finish hooks run)
 		if first.done == nil && len(w.queue) < w.maxBatch-1 && !w.closing.Load() {
 			// Group commit: let what arrives within the interval queue up, so a busy gateway writes many
 			// records per transaction. The records do not wake the writer (a wake per request cost the
 			// scheduler, and often a futex call, on every request); anything someone waits for (a sync
 			// record, a flush barrier), a full batch or Close ends the window early through urgent, and
 			// no window starts with a full batch waiting or while closing.
-			timer.Reset(time.Duration(w.interval.Load()))
-			select {
-			case <-w.urgent:
-			case <-timer.C:
+			//
+			// Meanwhile the writer finishes what has queued every slice of the window: the hooks meter and
+			// price the calls, and run all together at the window's end they would take a core for every
+			// call of the window in one go, while requests wait for it.
+			interval := time.Duration(w.interval.Load())
+			timer.Reset(interval)
+			slice.Reset(max(interval/finishSlices, time.Millisecond))
+		window:
+			for {
+				select {
+				case <-w.urgent:
+					break window
+				case <-timer.C:
+					break window
+				case <-slice.C:
+					batch = w.take(batch)
+					finished = w.finishFrom(batch, finished)
+					if len(batch) >= w.maxBatch {
+						break window
+					}
+				}
 			}
 			timer.Stop()
+			slice.Stop()
 		}
 		// Take what is queued: the window's records, or in sync mode the group commit.
-	drain:
-		for len(batch) < w.maxBatch {
-			select {
-			case it, ok := <-w.queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, it)
-			default:
-				break drain
-			}
-		}
-		for _, it := range batch {
-			if it.op != nil {
-				it.op.finish(w.log)
-			}
-		}
+		batch = w.take(batch)
+		w.finishFrom(batch, finished)
 		err := w.commitWithRetry(batch)
 		barrier := false
 		for _, it := range batch {
@@ -313,6 +319,35 @@ func (w *Writer) run() {
 		}
 		clear(batch) // drop references to committed records
 	}
+}
+
+// finishSlices is how many times in a group-commit window the writer finishes the records queued so far.
+const finishSlices = 8
+
+// take moves what is queued into batch, up to a full batch.
+func (w *Writer) take(batch []item) []item {
+	for len(batch) < w.maxBatch {
+		select {
+		case it, ok := <-w.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, it)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// finishFrom finishes batch's records from index done on, and returns how many are finished.
+func (w *Writer) finishFrom(batch []item, done int) int {
+	for _, it := range batch[done:] {
+		if it.op != nil {
+			it.op.finish(w.log)
+		}
+	}
+	return len(batch)
 }
 
 // writeDueTotals writes the totals that are due: all of them, or the quota and billing increments. With batch

@@ -873,3 +873,31 @@ func TestWriterFinishesRecords(t *testing.T) {
 		}
 	})
 }
+
+// TestWriterFinishesRecordsWithinTheWindow: the writer finishes records as a group-commit window goes on, a slice
+// at a time, rather than all of the window's at its end; they are still committed together, at the window's end.
+func TestWriterFinishesRecordsWithinTheWindow(t *testing.T) {
+	s := openTestStore(t)
+	const window = 4 * time.Second // the first slice ends after 0.5 s
+	w := newTestWriter(t, s, WriterOptions{Interval: window})
+	var finished sync.WaitGroup
+	ops := []*Operation{testOp("op1", "acme", opDay), testOp("op2", "acme", opDay)}
+	started := time.Now()
+	for _, op := range ops {
+		finished.Add(1)
+		op.Finish = func() { op.Usage.OutputTokens = 3; finished.Done() }
+		if err := w.Record(testCtx(t), op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finished.Wait()
+	if n := totalOps(t, s); n != 0 || time.Since(started) >= window {
+		t.Fatalf("%d records committed after %v: want them finished within the window, before its commit", n, time.Since(started))
+	}
+	if err := w.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := totalOps(t, s); n != 2 {
+		t.Errorf("%d records after Flush, want 2", n)
+	}
+}
