@@ -45,14 +45,15 @@ type tally struct {
 
 // Bounds on the copies kept for the meter: one answer's (a longer answer is metered as it streams, so the
 // copy never passes this) and all answers' together, in flight and queued for the ledger writer, so that a
-// busy or stalled writer does not hold a copy of every answer waiting behind it. A few hundred
-// kilobytes are held at 1,000 streams a second; past the bound, answers are metered as they stream.
+// busy or stalled writer does not hold a copy of every answer waiting behind it (the writer pauses for the
+// totals write, and records queue meanwhile). Tens of kilobytes are held at 1,000 streams a second; past the
+// bound, answers are metered as they stream.
 const (
 	maxHeld      = 64 << 10
-	maxHeldTotal = 8 << 20
+	maxHeldTotal = 4 << 20
 )
 
-// heldTotal is the bytes held by all recorders (see maxHeldTotal).
+// heldTotal is the memory held by all tallies' copies, their buffers' capacity (see maxHeldTotal).
 var heldTotal atomic.Int64
 
 func (r *recorder) WriteHeader(status int) {
@@ -114,17 +115,20 @@ func (r *tally) keep(p []byte) {
 
 // hold appends p to the held copy if both bounds allow it.
 func (r *tally) hold(p []byte) bool {
-	n := int64(len(p))
-	if len(r.held)+len(p) > maxHeld {
+	need := len(r.held) + len(p)
+	if need > maxHeld {
 		return false
 	}
-	if heldTotal.Add(n) > maxHeldTotal {
-		heldTotal.Add(-n)
-		return false
-	}
-	if need := len(r.held) + len(p); need > cap(r.held) {
-		// Grown through the pool: most answers fit the first 4 KiB.
-		bigger := getBodyBuffer(max(4<<10, 2*cap(r.held), need) - bodyHeadroom)[:len(r.held)]
+	if need > cap(r.held) {
+		// Grown through the pool, doubling from 1 KiB. The memory held is what counts against the bound: a
+		// small JSON answer in a large buffer would hold many times its size.
+		bigger := getBodyBuffer(max(1<<minBodyClass, 2*cap(r.held), need) - bodyHeadroom)[:len(r.held)]
+		grown := int64(cap(bigger) - cap(r.held))
+		if heldTotal.Add(grown) > maxHeldTotal {
+			heldTotal.Add(-grown)
+			putBodyBuffer(bigger)
+			return false
+		}
 		copy(bigger, r.held)
 		if r.held != nil {
 			putBodyBuffer(r.held)
@@ -136,7 +140,7 @@ func (r *tally) hold(p []byte) bool {
 }
 
 func (r *tally) releaseHeld() {
-	heldTotal.Add(-int64(len(r.held)))
+	heldTotal.Add(-int64(cap(r.held)))
 	putBodyBuffer(r.held)
 	r.held = nil
 }

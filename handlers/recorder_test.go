@@ -84,8 +84,8 @@ func TestMeteringAfterTheAnswer(t *testing.T) {
 			}
 
 			held := heldTotal.Load() - before
-			if tc.wantHeld && held != int64(w.Body.Len()) {
-				t.Errorf("%d bytes held when the handler returned, want the whole answer's %d", held, w.Body.Len())
+			if tc.wantHeld && (held < int64(w.Body.Len()) || held > 2*int64(w.Body.Len())) {
+				t.Errorf("%d bytes held when the handler returned, want a buffer of the whole answer's %d", held, w.Body.Len())
 			}
 			if !tc.wantHeld && held != 0 {
 				t.Errorf("%d bytes held when the handler returned, want the answer metered already", held)
