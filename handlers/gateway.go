@@ -109,8 +109,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 //
 // An answered call is metered and priced after its answer has gone out, by the ledger writer just before it
 // writes the record (op.Finish), so the client never waits for it. A server that writes access logs meters
-// here instead: Caddy logs the call's usage and cost when the handler returns. (So does a plan with a
-// monthly budget: see settle.)
+// here instead: Caddy logs the call's usage and cost when the handler returns. So does every call while the
+// writer is behind (see maxDeferred), and a plan with a monthly budget (see settle).
 func (g *Gateway) record(r *http.Request, op *ledger.Operation, start time.Time) {
 	op.Latency = g.now().Sub(start)
 	op.ID = ledger.NewID("op_")
@@ -120,7 +120,7 @@ func (g *Gateway) record(r *http.Request, op *ledger.Operation, start time.Time)
 			price()
 			observe(op, op.Plan, perTenant)
 		}
-		if accessLogged(r) {
+		if accessLogged(r) || g.rt.Writer().QueueDepth() >= maxDeferred {
 			op.Finish()
 			op.Finish = nil
 			logFields(r, op)
@@ -136,6 +136,12 @@ func (g *Gateway) record(r *http.Request, op *ledger.Operation, start time.Time)
 	}
 	g.rt.Calls().End(start)
 }
+
+// maxDeferred is how far behind the ledger writer may be (records queued) for a call's metering to be left to
+// it. The writer falls behind while it writes the totals (it pauses between slices of that write, and records
+// queue meanwhile); a record whose metering waits holds its answer's copy, so past this depth calls are
+// metered before the handler returns, as they were before session 18, and the queue holds records alone.
+const maxDeferred = 1024
 
 // serve does the work of ServeHTTP and fills in op, including the status the client got.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, op *ledger.Operation) error {

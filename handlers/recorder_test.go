@@ -52,19 +52,31 @@ func TestMeteringAfterTheAnswer(t *testing.T) {
 		logged      bool // the server writes access logs
 		events, pad int
 		crowded     bool // the copies held by all calls are at their bound
+		behind      bool // the ledger writer has maxDeferred records queued
 		wantHeld    bool // the answer's bytes wait for the writer when the handler returns
 	}{
-		{"metered by the ledger writer", "open", false, 17, 0, false, true},
-		{"access logged", "open", true, 17, 0, false, false},
-		{"monthly budget", "capped", false, 17, 0, false, false},
-		{"long answer", "open", false, 100, 1000, false, false},
-		{"copies at their bound", "open", false, 17, 0, true, false},
+		{"metered by the ledger writer", "open", false, 17, 0, false, false, true},
+		{"access logged", "open", true, 17, 0, false, false, false},
+		{"monthly budget", "capped", false, 17, 0, false, false, false},
+		{"long answer", "open", false, 100, 1000, false, false, false},
+		{"copies at their bound", "open", false, 17, 0, true, false, false},
+		{"writer behind", "open", false, 17, 0, false, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// The writer holds its group-commit window until a Flush: the records wait, unfinished.
 			rt := newTestRuntimeWith(t, ledger.WriterOptions{Interval: time.Hour})
 			g := newTestGateway(rt)
 			key := rt.tenant(t, "acme", tc.plan)
+			if tc.behind {
+				rt.tenant(t, "filler", "open")
+				for range maxDeferred + 1 { // the first one the writer takes, to start its window
+					op := &ledger.Operation{ID: ledger.NewID("op_"), TenantID: "filler", At: time.Now().UTC(), Type: OpChat,
+						Method: http.MethodPost, Path: "/v1/chat/completions", Status: http.StatusOK, Outcome: ledger.OutcomeOK}
+					if err := rt.writer.Record(context.Background(), op); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			if tc.crowded {
 				heldTotal.Add(maxHeldTotal)
 				defer heldTotal.Add(-maxHeldTotal)
