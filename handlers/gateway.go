@@ -238,25 +238,25 @@ func (g *Gateway) settle(op *ledger.Operation, c call, rec *recorder, res limits
 	} else {
 		op.Outcome = ledger.OutcomeUpstreamError
 	}
-	money := g.rt.Limiter().SettleOperation(res, op.Counted)
 	t := rec.detach()
 	if p.MonthlyBudget > 0 {
 		// The tenant's next call is admitted against this one's cost: it must be known before the answer ends.
-		g.price(op, &c, t, money, p)
+		g.price(op, &c, t, res, p)
 		return
 	}
+	money := g.rt.Limiter().SettleOperation(res, op.Counted)
 	// What pricing needs of the call, without its body.
 	priced := &call{format: c.format, req: c.req, price: c.price, priced: c.priced}
 	op.Finish = func() { g.price(op, priced, t, money, p) }
 }
 
-// price fills in op's usage and cost from the answer's tally and settles the money the call held against the
-// budget.
-func (g *Gateway) price(op *ledger.Operation, c *call, t *tally, money limits.Reservation, p limits.Policy) {
+// price fills in op's usage and cost from the answer's tally and settles res: the operation, if it is not
+// settled yet (see limits.SettleOperation), and the money the call held against the budget.
+func (g *Gateway) price(op *ledger.Operation, c *call, t *tally, res limits.Reservation, p limits.Policy) {
 	if c.format != usage.Unknown {
 		c.settle(op, t.usage(), op.Status, providerOf(c.format))
 	}
-	g.rt.Limiter().SettleSpend(money, op.Counted, op.Cost)
+	g.rt.Limiter().SettleSpend(res, op.Counted, op.Cost)
 	if p.MonthlyBudget > 0 && op.Cost > 0 {
 		budgetNotice(op, g.rt.Throttle(), g.rt.Limiter().Usage(op.TenantID, p), p, g.now())
 	}

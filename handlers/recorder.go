@@ -93,56 +93,56 @@ func (r *recorder) detach() *tally {
 }
 
 // meterNow makes the meter, which reads what is held and, from then on, the bytes as they pass.
-func (r *tally) meterNow() {
-	r.meter = meters.Get().(*usage.Meter)
-	r.meter.Reset(r.format, r.sse)
-	r.meterIn = r.meter
-	if r.held != nil {
-		r.meter.Write(r.held)
-		r.releaseHeld()
+func (t *tally) meterNow() {
+	t.meter = meters.Get().(*usage.Meter)
+	t.meter.Reset(t.format, t.sse)
+	t.meterIn = t.meter
+	if t.held != nil {
+		t.meter.Write(t.held)
+		t.releaseHeld()
 	}
 }
 
 // keep hands bytes that reached the client to the meter: a copy held for later, or the meter itself.
-func (r *tally) keep(p []byte) {
-	if r.meterIn == nil && r.metering && !r.hold(p) {
-		r.meterNow()
+func (t *tally) keep(p []byte) {
+	if t.meterIn == nil && t.metering && !t.hold(p) {
+		t.meterNow()
 	}
-	if r.meterIn != nil {
-		r.meterIn.Write(p)
+	if t.meterIn != nil {
+		t.meterIn.Write(p)
 	}
 }
 
 // hold appends p to the held copy if both bounds allow it.
-func (r *tally) hold(p []byte) bool {
-	need := len(r.held) + len(p)
+func (t *tally) hold(p []byte) bool {
+	need := len(t.held) + len(p)
 	if need > maxHeld {
 		return false
 	}
-	if need > cap(r.held) {
+	if need > cap(t.held) {
 		// Grown through the pool, doubling from 1 KiB. The memory held is what counts against the bound: a
 		// small JSON answer in a large buffer would hold many times its size.
-		bigger := getBodyBuffer(max(1<<minBodyClass, 2*cap(r.held), need) - bodyHeadroom)[:len(r.held)]
-		grown := int64(cap(bigger) - cap(r.held))
+		bigger := getBodyBuffer(max(1<<minBodyClass, 2*cap(t.held), need) - bodyHeadroom)[:len(t.held)]
+		grown := int64(cap(bigger) - cap(t.held))
 		if heldTotal.Add(grown) > maxHeldTotal {
 			heldTotal.Add(-grown)
 			putBodyBuffer(bigger)
 			return false
 		}
-		copy(bigger, r.held)
-		if r.held != nil {
-			putBodyBuffer(r.held)
+		copy(bigger, t.held)
+		if t.held != nil {
+			putBodyBuffer(t.held)
 		}
-		r.held = bigger
+		t.held = bigger
 	}
-	r.held = append(r.held, p...)
+	t.held = append(t.held, p...)
 	return true
 }
 
-func (r *tally) releaseHeld() {
-	heldTotal.Add(-int64(cap(r.held)))
-	putBodyBuffer(r.held)
-	r.held = nil
+func (t *tally) releaseHeld() {
+	heldTotal.Add(-int64(cap(t.held)))
+	putBodyBuffer(t.held)
+	t.held = nil
 }
 
 func (r *recorder) firstByte() {
@@ -167,20 +167,20 @@ var meters = sync.Pool{New: func() any { return new(usage.Meter) }}
 
 // usage is what the meter saw; Source None if the answer was not metered. It ends metering: the answer is
 // over (next has returned), what is held is metered, and the meter goes back to the pool.
-func (r *tally) usage() usage.Usage {
-	if !r.metering {
+func (t *tally) usage() usage.Usage {
+	if !t.metering {
 		return usage.Usage{}
 	}
-	if r.meter == nil {
-		r.meterNow()
+	if t.meter == nil {
+		t.meterNow()
 	}
-	if r.inflate != nil {
-		r.inflate.finish()
-		r.inflate = nil
+	if t.inflate != nil {
+		t.inflate.finish()
+		t.inflate = nil
 	}
-	u := r.meter.Usage()
-	meters.Put(r.meter)
-	r.meter, r.meterIn, r.metering = nil, nil, false
+	u := t.meter.Usage()
+	meters.Put(t.meter)
+	t.meter, t.meterIn, t.metering = nil, nil, false
 	return u
 }
 
