@@ -171,8 +171,18 @@ func (t *tally) usage() usage.Usage {
 	if !t.metering {
 		return usage.Usage{}
 	}
+	t.metering = false
 	if t.meter == nil {
-		t.meterNow()
+		// Nothing was metered as it passed, so the whole answer is held: a stream that ends with its usage
+		// is read at its ends only (usage.Meter.Whole).
+		m := meters.Get().(*usage.Meter)
+		m.Reset(t.format, t.sse)
+		u, _ := m.Whole(t.held)
+		meters.Put(m)
+		if t.held != nil {
+			t.releaseHeld()
+		}
+		return u
 	}
 	if t.inflate != nil {
 		t.inflate.finish()
@@ -180,7 +190,7 @@ func (t *tally) usage() usage.Usage {
 	}
 	u := t.meter.Usage()
 	meters.Put(t.meter)
-	t.meter, t.meterIn, t.metering = nil, nil, false
+	t.meter, t.meterIn = nil, nil
 	return u
 }
 

@@ -62,6 +62,41 @@ func BenchmarkMeterSSE(b *testing.B) {
 	}
 }
 
+// BenchmarkMeterSSEWhole meters a held 19-event chat stream (the bench's size) with Whole, which reads its
+// first event and its last ones, against reading it whole, event by event.
+func BenchmarkMeterSSEWhole(b *testing.B) {
+	events := chatStream(16)
+	var body []byte
+	for _, e := range events {
+		body = append(body, e...)
+	}
+	b.Run("ends", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		var m Meter
+		for b.Loop() {
+			m.Reset(OpenAIChat, true)
+			if u, skipped := m.Whole(body); u.OutputTokens != 16 || !u.Complete || skipped == 0 {
+				b.Fatalf("usage %+v, skipped %d", u, skipped)
+			}
+		}
+	})
+	b.Run("whole", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		var m Meter
+		for b.Loop() {
+			m.Reset(OpenAIChat, true)
+			for _, e := range events {
+				m.Write(e)
+			}
+			if u := m.Usage(); u.OutputTokens != 16 || !u.Complete {
+				b.Fatalf("usage %+v", u)
+			}
+		}
+	})
+}
+
 // BenchmarkMeterEmbeddings meters a 1.5 MB embeddings body in 32 KiB writes: the vectors are skipped
 // without being looked at.
 func BenchmarkMeterEmbeddings(b *testing.B) {

@@ -1,7 +1,8 @@
 // Package usage knows the wire formats of the AI APIs the gateway proxies well enough to tell what a call
 // cost: [ParseRequest] reads what the gateway needs from a request body, [WithStreamUsage] asks an OpenAI
 // stream to report its usage, and a [Meter] reads the response as it streams through and reports the
-// tokens the provider counted.
+// tokens the provider counted. [Meter.Whole] meters an answer held whole, and reads only the ends of a stream
+// whose last events report its usage.
 //
 // # Formats
 //

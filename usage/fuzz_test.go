@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzMeter feeds a meter arbitrary bytes, whole, byte by byte and in pieces cut by split, and checks
-// that it never panics, never holds more than its bound, and that the pieces never change the result.
+// that it never panics, never holds more than its bound, and that the pieces never change the result, nor
+// does Whole's reading of a stream's ends only.
 // The seed corpus (testdata/fuzz/FuzzMeter) holds the golden transcripts; -update rewrites it.
 func FuzzMeter(f *testing.F) {
 	f.Add(uint8(OpenAIChat), true, uint64(1), []byte("data: {\"usage\":{\"prompt_tokens\":1}}\n\ndata: [DONE]\n\n"))
@@ -26,6 +27,7 @@ func FuzzMeter(f *testing.F) {
 		if got := feed(t, fm, stream, randomPieces(data, split, maxLen)...); got != want {
 			t.Fatalf("in pieces (split %d): %+v\nwhole: %+v", split, got, want)
 		}
+		whole(t, fm, stream, data)
 		if want.InputTokens < 0 || want.OutputTokens < 0 || want.OutputChars < 0 || want.OutputChars > int64(len(data)) {
 			t.Fatalf("impossible counts: %+v", want)
 		}
