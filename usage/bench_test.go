@@ -70,31 +70,30 @@ func BenchmarkMeterSSEWhole(b *testing.B) {
 	for _, e := range events {
 		body = append(body, e...)
 	}
-	b.Run("ends", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		var m Meter
-		for b.Loop() {
-			m.Reset(OpenAIChat, true)
-			if u, skipped := m.Whole(body); u.OutputTokens != 16 || !u.Complete || skipped == 0 {
-				b.Fatalf("usage %+v, skipped %d", u, skipped)
-			}
-		}
-	})
-	b.Run("whole", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		var m Meter
-		for b.Loop() {
-			m.Reset(OpenAIChat, true)
+	for _, c := range []struct {
+		name  string
+		meter func(m *Meter) (Usage, int)
+	}{
+		{"ends", func(m *Meter) (Usage, int) { return m.Whole(body) }},
+		{"whole", func(m *Meter) (Usage, int) {
 			for _, e := range events {
 				m.Write(e)
 			}
-			if u := m.Usage(); u.OutputTokens != 16 || !u.Complete {
-				b.Fatalf("usage %+v", u)
+			return m.Usage(), 0
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			var m Meter
+			for b.Loop() {
+				m.Reset(OpenAIChat, true)
+				if u, skipped := c.meter(&m); u.OutputTokens != 16 || !u.Complete || c.name == "ends" && skipped == 0 {
+					b.Fatalf("usage %+v, skipped %d", u, skipped)
+				}
 			}
-		}
-	})
+		})
+	}
 }
 
 // BenchmarkMeterEmbeddings meters a 1.5 MB embeddings body in 32 KiB writes: the vectors are skipped
